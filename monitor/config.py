@@ -1,0 +1,355 @@
+"""Config: the YAML watchlist -> validated, frozen pydantic models.
+
+One strict loader (anchors, unknown tags, deep nesting and duplicate keys rejected) reports every
+problem at once as ``file:line:col: path: message`` in a single ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from monitor.errors import ConfigError
+
+MAX_FILE_BYTES = 1_000_000
+MAX_DEPTH = 20
+_ALLOWED_TAGS = frozenset(
+    "tag:yaml.org,2002:" + t for t in ("str", "int", "bool", "null", "float", "seq", "map")
+)
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|KiB|MiB)?\s*$")
+_SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "MB": 1000**2, "KiB": 1024, "MiB": 1024**2}
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
+BUILTIN_CHANNELS = frozenset({"log"})
+Path_ = tuple[str | int, ...]
+
+
+def _duration(value: object) -> timedelta:
+    if isinstance(value, timedelta):
+        return value
+    if not isinstance(value, str) or not (m := _DURATION.match(value)):
+        raise ValueError("expected a duration such as 30s, 5m, 2h or 3d")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def _size(value: object) -> int:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if not isinstance(value, str) or not (m := _SIZE.match(value)):
+        raise ValueError("expected a size such as 5MB or 512KiB")
+    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration)]
+Size = Annotated[int, BeforeValidator(_size)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _http_url(value: str) -> str:
+    if not value.startswith(("http://", "https://")):
+        raise ValueError("url must be http(s)")
+    return value
+
+
+class Settings(_Model):
+    """Defaults and limits; every key is optional."""
+
+    interval: Duration = timedelta(minutes=5)
+    jitter: Duration = timedelta(seconds=30)
+    fetch_timeout: Duration = timedelta(seconds=30)
+    max_bytes: Size = 5 * 2**20
+    max_items: StrictInt = Field(200, ge=1, le=5000)
+    user_agent: StrictStr = "news-monitor/0.1 (+https://github.com/news-monitor)"
+    dedup_window: Duration = timedelta(hours=72)
+    dedup_threshold: StrictFloat = Field(0.5, gt=0.0, le=1.0)
+    dedup_containment: StrictFloat = Field(0.8, gt=0.0, le=1.0)
+    alerts_file: StrictStr | None = "var/alerts.jsonl"
+    outbox_interval: Duration = timedelta(seconds=30)
+    retry_base: Duration = timedelta(seconds=30)
+    retry_max: Duration = timedelta(hours=1)
+    retry_budget: Duration = timedelta(hours=24)
+    max_attempts: StrictInt = Field(20, ge=1, le=1000)
+
+    @field_validator("interval")
+    @classmethod
+    def _min_interval(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=30):
+            raise ValueError("interval must be at least 30s")
+        return v
+
+
+class Source(_Model):
+    """One feed or Telegram channel to poll."""
+
+    name: StrictStr = Field(pattern=_NAME)
+    type: Literal["rss", "telegram"] = "rss"
+    url: StrictStr | None = None
+    channel: StrictStr | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
+    interval: Duration | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, v: str | None) -> str | None:
+        return None if v is None else _http_url(v)
+
+    @model_validator(mode="after")
+    def _has_location(self) -> Source:
+        if self.url is None and self.channel is None:
+            raise ValueError("a source needs a url (or, for type: telegram, a channel)")
+        if self.channel is not None and self.type != "telegram":
+            raise ValueError("channel is only for type: telegram")
+        if self.interval is not None and self.interval < timedelta(seconds=30):
+            raise ValueError("interval must be at least 30s")
+        return self
+
+    @property
+    def fetch_url(self) -> str:
+        """The URL polled: ``url`` if given, else the public t.me/s page of ``channel``."""
+        return self.url or f"https://t.me/s/{self.channel}"
+
+    @property
+    def telegram_channel(self) -> str:
+        """The channel name used for post links (``channel``, else the URL's last path part)."""
+        return self.channel or self.fetch_url.rstrip("/").rsplit("/", 1)[-1]
+
+
+class Watch(_Model):
+    """One alerting rule: terms, places and where its alerts go."""
+
+    name: StrictStr = Field(pattern=_NAME)
+    preset: StrictStr | None = None
+    any: list[StrictStr] = Field(default_factory=list, max_length=10000)
+    all: list[StrictStr] = Field(default_factory=list, max_length=1000)
+    none: list[StrictStr] = Field(default_factory=list, max_length=10000)
+    places: list[StrictStr] = Field(default_factory=list, max_length=10000)
+    notify: list[StrictStr] = Field(default_factory=lambda: ["log"], min_length=1)
+
+
+class Config(_Model):
+    """The whole watchlist file."""
+
+    database: StrictStr | None = None
+    settings: Settings = Settings()
+    sources: list[Source] = Field(default_factory=list, max_length=20000)
+    channels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    watches: list[Watch] = Field(default_factory=list, max_length=1000)
+
+    def database_url(self, environ: Mapping[str, str] | None = None) -> str:
+        """``NEWS_MONITOR_DATABASE_URL``, else ``database``, else SQLite under ./var/."""
+        env = os.environ if environ is None else environ
+        return env.get("NEWS_MONITOR_DATABASE_URL") or self.database or "sqlite:///var/news-monitor.db"
+
+
+@dataclass(frozen=True)
+class _Marks:
+    filename: str
+    marks: dict[Path_, tuple[int, int]]
+
+    def locate(self, path: Path_) -> str:
+        p = path
+        while p and p not in self.marks:
+            p = p[:-1]
+        line, col = self.marks.get(p, (1, 1))
+        return f"{self.filename}:{line}:{col}"
+
+
+def _check_events(text: str, filename: str) -> None:
+    stream = io.StringIO(text)
+    stream.name = filename  # keeps the file name in PyYAML's own messages
+    depth = 0
+    for ev in yaml.parse(stream, Loader=yaml.SafeLoader):
+        where = f"{filename}:{ev.start_mark.line + 1}:{ev.start_mark.column + 1}"
+        if isinstance(ev, yaml.AliasEvent) or getattr(ev, "anchor", None):
+            raise ConfigError(f"{where}: anchors/aliases are not allowed")
+        tag = getattr(ev, "tag", None)
+        if tag is not None and tag not in _ALLOWED_TAGS and tag != "!":
+            raise ConfigError(f"{where}: tag {tag!r} is not allowed")
+        if isinstance(ev, yaml.MappingStartEvent | yaml.SequenceStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise ConfigError(f"{where}: nesting deeper than {MAX_DEPTH} levels")
+        elif isinstance(ev, yaml.MappingEndEvent | yaml.SequenceEndEvent):
+            depth -= 1
+
+
+def _to_py(node: yaml.Node, path: Path_, marks: dict[Path_, tuple[int, int]], filename: str) -> Any:
+    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+    if isinstance(node, yaml.MappingNode):
+        out: dict[Any, Any] = {}
+        for k_node, v_node in node.value:
+            key = _scalar(k_node)
+            if key in out:
+                m = k_node.start_mark
+                raise ConfigError(f"{filename}:{m.line + 1}:{m.column + 1}: duplicate key {key!r}")
+            out[key] = _to_py(v_node, (*path, key), marks, filename)
+        return out
+    if isinstance(node, yaml.SequenceNode):
+        return [_to_py(n, (*path, i), marks, filename) for i, n in enumerate(node.value)]
+    return _scalar(node)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    # 'yes' -> True and '012' -> 10 stay visible to the strict models, which then reject them.
+    return yaml.SafeLoader("").construct_object(node, deep=True)
+
+
+def _expand_env(value: str, where: str, env: Mapping[str, str], problems: list[str]) -> str:
+    def repl(m: re.Match[str]) -> str:
+        name = m.group(1)
+        if name not in env:
+            problems.append(f"{where}: environment variable {name} is not set")
+            return ""
+        return env[name]
+
+    return _ENV.sub(repl, value)
+
+
+def _expand_all(data: dict[str, Any], marks: _Marks, env: Mapping[str, str]) -> list[str]:
+    problems: list[str] = []
+    channels = data.get("channels")
+    if isinstance(channels, dict):
+        for name, url in channels.items():
+            if isinstance(url, str):
+                where = f"{marks.locate(('channels', name))}: channels.{name}"
+                channels[name] = _expand_env(url, where, env, problems)
+    if isinstance(data.get("database"), str):
+        where = f"{marks.locate(('database',))}: database"
+        data["database"] = _expand_env(data["database"], where, env, problems)
+    return problems
+
+
+def _reference_problems(data: dict[str, Any], marks: _Marks) -> list[str]:
+    """Unknown channels and duplicate names, found even when other fields are invalid."""
+    problems: list[str] = []
+    channels = data.get("channels")
+    known = (set(channels) if isinstance(channels, dict) else set()) | BUILTIN_CHANNELS
+    for section in ("sources", "watches"):
+        seen: set[str] = set()
+        items = data.get(section)
+        for i, item in enumerate(items if isinstance(items, list) else []):
+            name = item.get("name") if isinstance(item, dict) else None
+            if isinstance(name, str) and name in seen:
+                where = f"{marks.locate((section, i, 'name'))}: {section}.{i}.name"
+                problems.append(f"{where}: duplicate name {name!r}")
+            seen.add(str(name))
+            notify = item.get("notify") if section == "watches" and isinstance(item, dict) else None
+            for j, ch in enumerate(notify if isinstance(notify, list) else []):
+                if isinstance(ch, str) and ch not in known:
+                    where = f"{marks.locate((section, i, 'notify', j))}: {section}.{i}.notify.{j}"
+                    problems.append(f"{where}: unknown channel {ch!r} (define it under channels:)")
+    return problems
+
+
+def _pydantic_problems(err: ValidationError, marks: _Marks) -> list[str]:
+    lines = []
+    for e in err.errors():
+        loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        dotted = ".".join(str(x) for x in loc) or "(top)"
+        msg = e["msg"].removeprefix("Value error, ")
+        got = e.get("input")
+        suffix = f" (got {got!r})" if e["type"] != "missing" and not isinstance(got, dict | list) else ""
+        lines.append(f"{marks.locate(loc)}: {dotted}: {msg}{suffix}")
+    return lines
+
+
+def _relocate(err: ConfigError, marks: _Marks) -> list[str]:
+    """Prefix ``watches.0.places.2: msg`` lines from later checks with ``file:line:col``."""
+    out = []
+    for line in err.problems:
+        head, sep, _ = line.partition(": ")
+        if sep and re.fullmatch(r"[A-Za-z_][\w-]*(\.[\w-]+)*", head):
+            loc = tuple(int(p) if p.isdigit() else p for p in head.split("."))
+            out.append(f"{marks.locate(loc)}: {line}")
+        else:
+            out.append(f"{marks.filename}: {line}")
+    return out
+
+
+def parse_text(
+    text: str,
+    filename: str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    check: Callable[[Config], object] | None = None,
+) -> Config:
+    """Validate a watchlist given as text; ``check`` may raise ConfigError with dotted paths."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError(f"{filename}: larger than 1 MB")
+    try:
+        _check_events(text, filename)
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except (yaml.YAMLError, RecursionError) as exc:
+        raise ConfigError(f"{filename}: {exc}") from None
+    if node is None:
+        raise ConfigError(f"{filename}: empty file")
+    marks: dict[Path_, tuple[int, int]] = {}
+    data = _to_py(node, (), marks, filename)
+    located = _Marks(filename, marks)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{filename}:1:1: the top level must be a mapping")
+    problems = _expand_all(data, located, os.environ if environ is None else environ)
+    problems += _reference_problems(data, located)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(problems + _pydantic_problems(exc, located)) from None
+    if problems:
+        raise ConfigError(problems)
+    if check is not None:
+        try:
+            check(config)
+        except ConfigError as exc:
+            raise ConfigError(_relocate(exc, located)) from None
+    return config
+
+
+def load(
+    path: Path | str,
+    *,
+    environ: Mapping[str, str] | None = None,
+    check: Callable[[Config], object] | None = None,
+) -> Config:
+    """Read and validate the watchlist at ``path``; raises ConfigError listing every problem."""
+    filename = str(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{filename}: cannot read: {exc.strerror or exc}") from None
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(f"{filename}: larger than 1 MB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{filename}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    return parse_text(text, filename, environ=environ, check=check)
+
+
+def default_path(environ: Mapping[str, str] | None = None) -> Path:
+    """``NEWS_MONITOR_CONFIG``, else ``config/watchlist.yaml``."""
+    env = os.environ if environ is None else environ
+    return Path(env.get("NEWS_MONITOR_CONFIG") or "config/watchlist.yaml")

@@ -1,0 +1,109 @@
+"""Context: the long-lived objects (config, compiled watchlist, HTTP client, engine, channels,
+dedup index, clock) built once by ``open_context`` and passed to every orchestrator."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from urllib.parse import urlsplit
+
+from sqlalchemy import Engine
+
+from monitor import deliver, fetch
+from monitor.config import Config
+from monitor.dedupe import ClusterIndex, Signature
+from monitor.gazetteer import Gazetteer
+from monitor.match import CompiledWatchlist, compile_watches
+from monitor.store import engine as store_engine
+from monitor.store import stories as store_stories
+
+P = ParamSpec("P")
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    """The real clock (tests pass their own)."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class Context:
+    """Everything a poll or a delivery needs; swapped fields on reload are replaced whole."""
+
+    config: Config
+    watchlist: CompiledWatchlist
+    client: Any  # the shared httpx.AsyncClient, built by fetch.make_client
+    engine: Engine
+    channels: dict[str, deliver.Channel]
+    index: ClusterIndex
+    clock: Clock = utc_now
+    rng: random.Random = field(default_factory=random.Random)
+    host_locks: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+
+    async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run a synchronous store function off the event loop."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    async def cpu(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run CPU-bound parsing off the event loop (a thread: feedparser releases little, but
+        the loop keeps its timers; a process pool is the planned upgrade)."""
+        return await asyncio.to_thread(fn, *args, **kwargs)
+
+    def host_lock(self, url: str) -> asyncio.Semaphore:
+        """At most two requests at a time to one host."""
+        host = urlsplit(url).hostname or ""
+        return self.host_locks.setdefault(host, asyncio.Semaphore(2))
+
+
+def load_gazetteer() -> Gazetteer:
+    """The shipped gazetteer of Ukrainian settlements."""
+    return Gazetteer.load()
+
+
+def compile_for(config: Config, gazetteer: Gazetteer) -> CompiledWatchlist:
+    """Compile the config's watches (raises ConfigError with dotted paths)."""
+    return compile_watches(config.watches, gazetteer)
+
+
+def build_index(config: Config, engine: Engine, now: datetime) -> ClusterIndex:
+    """A dedup index holding the stories of the last window, rebuilt from the database."""
+    s = config.settings
+    index = ClusterIndex(window=s.dedup_window, threshold=s.dedup_threshold, containment=s.dedup_containment)
+    for story_id, cluster_id, sig, seen in store_stories.recent_signatures(engine, now - s.dedup_window):
+        index.add(story_id, cluster_id, Signature.from_bytes(sig), seen)
+    return index
+
+
+@asynccontextmanager
+async def open_context(
+    config: Config,
+    *,
+    watchlist: CompiledWatchlist,
+    clock: Clock = utc_now,
+    transport: Any = None,
+    migrate: bool = True,
+    database_url: str | None = None,
+) -> AsyncIterator[Context]:
+    """Build the context (migrating the database first) and close it afterwards."""
+    engine = store_engine.make_engine(database_url or config.database_url())
+    if migrate:
+        await asyncio.to_thread(store_engine.upgrade, engine)
+    s = config.settings
+    alerts_file = Path(s.alerts_file) if s.alerts_file else None
+    channels = deliver.make_channels(config.channels, alerts_file=alerts_file)
+    index = await asyncio.to_thread(build_index, config, engine, clock())
+    client = fetch.make_client(user_agent=s.user_agent, transport=transport)
+    try:
+        yield Context(config=config, watchlist=watchlist, client=client, engine=engine,
+                      channels=channels, index=index, clock=clock)
+    finally:
+        await client.aclose()
+        engine.dispose()

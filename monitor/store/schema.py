@@ -1,0 +1,110 @@
+"""Tables: sources, clusters, stories, story_versions and the alert outbox."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# Times are naive UTC everywhere (the store boundary converts), so SQLite and PostgreSQL agree.
+sources = Table(
+    "sources",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("url", Text, nullable=False),
+    Column("etag", Text),
+    Column("last_modified", Text),
+    Column("last_polled_at", DateTime),
+    Column("last_success_at", DateTime),
+    Column("next_poll_at", DateTime),
+    Column("error_count", Integer, nullable=False, default=0),
+    Column("last_error_kind", String(32)),
+    Column("last_error", Text),
+    Column("last_post_id", Integer),  # Telegram: highest message id seen, for gap detection
+)
+
+clusters = Table(
+    "clusters",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("first_seen_at", DateTime, nullable=False),
+    Column("last_seen_at", DateTime, nullable=False),
+    Column("member_count", Integer, nullable=False, default=1),
+)
+
+stories = Table(
+    "stories",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
+    Column("key", String(512), nullable=False),
+    Column("cluster_id", Integer, ForeignKey("clusters.id"), nullable=False, index=True),
+    Column("url", Text),
+    Column("title", Text, nullable=False),
+    Column("published_at", DateTime),
+    Column("first_seen_at", DateTime, nullable=False, index=True),
+    Column("updated_at", DateTime, nullable=False),
+    Column("version", Integer, nullable=False, default=1),
+    Column("fingerprint", String(64), nullable=False),
+    Column("signature", LargeBinary, nullable=False),
+    UniqueConstraint("source_id", "key", name="uq_stories_source_key"),
+)
+
+story_versions = Table(
+    "story_versions",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("story_id", Integer, ForeignKey("stories.id", ondelete="CASCADE"), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("seen_at", DateTime, nullable=False),
+    Column("alerted", Boolean, nullable=False, default=False),
+    UniqueConstraint("story_id", "version", name="uq_story_versions_story_version"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("alert_uid", String(40), nullable=False, unique=True),
+    Column("cluster_id", Integer, ForeignKey("clusters.id"), nullable=False),
+    Column("story_id", Integer, ForeignKey("stories.id"), nullable=False),
+    Column("watch", String(64), nullable=False),
+    Column("channel", String(64), nullable=False),
+    Column("kind", String(16), nullable=False),  # "new" or "update"
+    Column("version_ref", Integer, nullable=False),  # 0 for "new", story_versions.id for "update"
+    Column("payload", Text, nullable=False),  # JSON of the Alert fields
+    Column("hits", Text, nullable=False),  # JSON list of matched terms and places
+    Column("status", String(16), nullable=False, default="pending"),  # pending|sending|sent|dead
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime, nullable=False),
+    Column("lease_until", DateTime),
+    Column("last_error", Text),
+    Column("created_at", DateTime, nullable=False),
+    Column("sent_at", DateTime),
+    UniqueConstraint("cluster_id", "watch", "channel", "kind", "version_ref", name="uq_alerts_identity"),
+)
+Index("ix_alerts_due", alerts.c.status, alerts.c.next_attempt_at)

@@ -1,0 +1,174 @@
+"""Stories, their versions and clusters, written together with their outbox rows."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, insert, select, update
+
+from monitor.models import AlertDraft, Story
+from monitor.store.schema import alerts, clusters, sources, stories, story_versions
+
+
+def naive(t: datetime | None) -> datetime | None:
+    """Aware -> naive UTC, the form every timestamp is stored in."""
+    if t is None or t.tzinfo is None:
+        return t
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True, slots=True)
+class KnownStory:
+    """The stored current version of a story, for diffing against a new fetch."""
+
+    id: int
+    cluster_id: int
+    version: int
+    fingerprint: str
+    title: str
+    text: str
+
+
+def find(engine: Engine, source_id: int, key: str) -> KnownStory | None:
+    """The stored story with this identity in this source, with its newest text."""
+    query = (
+        select(stories.c.id, stories.c.cluster_id, stories.c.version, stories.c.fingerprint,
+               story_versions.c.title, story_versions.c.text)
+        .join(story_versions, (story_versions.c.story_id == stories.c.id)
+              & (story_versions.c.version == stories.c.version))
+        .where(stories.c.source_id == source_id, stories.c.key == key)
+    )
+    with engine.connect() as conn:
+        row = conn.execute(query).first()
+    return None if row is None else KnownStory(*row)
+
+
+def alerted_hits(engine: Engine, cluster_id: int) -> dict[str, frozenset[str]]:
+    """Per watch, every term and place already alerted for this cluster."""
+    out: dict[str, set[str]] = {}
+    with engine.connect() as conn:
+        for watch, hits in conn.execute(
+            select(alerts.c.watch, alerts.c.hits).where(alerts.c.cluster_id == cluster_id)
+        ):
+            out.setdefault(watch, set()).update(json.loads(hits))
+    return {w: frozenset(h) for w, h in out.items()}
+
+
+def cluster_sources(engine: Engine, cluster_id: int) -> list[str]:
+    """Names of the sources whose stories are in this cluster, first seen first."""
+    query = (
+        select(sources.c.name)
+        .join(stories, stories.c.source_id == sources.c.id)
+        .where(stories.c.cluster_id == cluster_id)
+        .order_by(stories.c.first_seen_at, stories.c.id)
+    )
+    with engine.connect() as conn:
+        names = [r[0] for r in conn.execute(query)]
+    return list(dict.fromkeys(names))
+
+
+def insert_new(
+    engine: Engine,
+    source_id: int,
+    story: Story,
+    signature: bytes,
+    cluster_id: int | None,
+    drafts: list[AlertDraft],
+    now: datetime,
+) -> tuple[int, int, int]:
+    """Store a new story (a new cluster unless ``cluster_id``), version 1 and its alerts, atomically.
+
+    Returns (story id, cluster id, alert rows created).
+    """
+    t = naive(now)
+    with engine.begin() as conn:
+        if cluster_id is None:
+            cluster_id = conn.execute(
+                insert(clusters).values(first_seen_at=t, last_seen_at=t, member_count=1)
+            ).inserted_primary_key[0]
+        else:
+            conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(
+                last_seen_at=t, member_count=clusters.c.member_count + 1))
+        story_id = conn.execute(insert(stories).values(
+            source_id=source_id, key=story.key, cluster_id=cluster_id, url=story.url, title=story.title,
+            published_at=naive(story.published), first_seen_at=t, updated_at=t, version=1,
+            fingerprint=story.fingerprint, signature=signature,
+        )).inserted_primary_key[0]
+        _insert_version(conn, story_id, 1, story, t)
+        created = _insert_alerts(conn, cluster_id, story_id, 0, drafts, t)
+    return story_id, cluster_id, created
+
+
+def insert_version(
+    engine: Engine, known: KnownStory, story: Story, drafts: list[AlertDraft], now: datetime
+) -> int:
+    """Store a new version of a known story and its update alerts, atomically; returns rows created."""
+    t = naive(now)
+    version = known.version + 1
+    with engine.begin() as conn:
+        version_id = _insert_version(conn, known.id, version, story, t)
+        conn.execute(update(stories).where(stories.c.id == known.id).values(
+            version=version, fingerprint=story.fingerprint, title=story.title, url=story.url, updated_at=t))
+        return _insert_alerts(conn, known.cluster_id, known.id, version_id, drafts, t)
+
+
+def _insert_version(conn: Connection, story_id: int, version: int, story: Story, t: Any) -> int:
+    result = conn.execute(insert(story_versions).values(
+        story_id=story_id, version=version, title=story.title, text=story.text,
+        fingerprint=story.fingerprint, seen_at=t, alerted=False))
+    return int(result.inserted_primary_key[0])
+
+
+def alert_uid(cluster_id: int, watch: str, channel: str, kind: str, version_ref: int) -> str:
+    """The stable id every message carries (``X-Alert-Id``), derived from the outbox identity."""
+    raw = f"{cluster_id}\x1f{watch}\x1f{channel}\x1f{kind}\x1f{version_ref}".encode()
+    return "nm-" + hashlib.sha256(raw).hexdigest()[:20]
+
+
+def _insert_alerts(
+    conn: Connection, cluster_id: int, story_id: int, version_ref: int, drafts: list[AlertDraft], t: Any
+) -> int:
+    created = 0
+    for draft in drafts:
+        a = draft.alert
+        ref = 0 if a.kind == "new" else version_ref  # one "new" alert per cluster, watch and channel
+        uid = alert_uid(cluster_id, a.watch, a.channel, a.kind, ref)
+        payload = {k: v for k, v in dataclasses.asdict(a).items() if k != "alert_id"}
+        stmt = _insert_ignore(conn, alerts).values(
+            alert_uid=uid, cluster_id=cluster_id, story_id=story_id, watch=a.watch, channel=a.channel,
+            kind=a.kind, version_ref=ref, payload=json.dumps(payload, ensure_ascii=False),
+            hits=json.dumps(sorted(draft.hits), ensure_ascii=False), status="pending", attempts=0,
+            next_attempt_at=t, created_at=t)
+        created += conn.execute(stmt).rowcount or 0
+    if created and version_ref:
+        conn.execute(update(story_versions).where(story_versions.c.id == version_ref).values(alerted=True))
+    return created
+
+
+def _insert_ignore(conn: Connection, table: Any) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING for the connection's dialect (SQLite or PostgreSQL)."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing()
+
+
+def recent_signatures(engine: Engine, since: datetime) -> Iterator[tuple[int, int, bytes, datetime]]:
+    """(story id, cluster id, signature, first seen) of stories seen since ``since``, oldest first."""
+    query = (
+        select(stories.c.id, stories.c.cluster_id, stories.c.signature, stories.c.first_seen_at)
+        .where(stories.c.first_seen_at >= naive(since))
+        .order_by(stories.c.first_seen_at, stories.c.id)
+    )
+    with engine.connect() as conn:
+        for sid, cid, sig, seen in conn.execute(query):
+            yield sid, cid, sig, seen.replace(tzinfo=UTC)

@@ -1,0 +1,61 @@
+"""Alert planning: one "new" per watch and channel, "update" only for added watched facts."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.alerting import excerpt, plan_new, plan_update
+from monitor.models import Change, Match, Story
+
+STORY = Story(key="guid:1", url="https://example.org/a", title="Ukraine furthers gains", text="Body.",
+              published=None, fingerprint="f")
+CHANGE = Change(added=("Ukrainian forces recaptured the village of Chkalovske.",), removed=())
+
+
+def m(terms: tuple[str, ...] = ("withdrew",), places: tuple[str, ...] = ("Izium",),
+      notify: tuple[str, ...] = ("slack", "email")) -> Match:
+    return Match(watch="kharkiv", terms=terms, places=places, notify=notify)
+
+
+def test_new_story_gives_one_draft_per_channel() -> None:
+    drafts = plan_new(STORY, [m()], ["axios"])
+    assert [(d.alert.channel, d.alert.kind) for d in drafts] == [("slack", "new"), ("email", "new")]
+    assert drafts[0].hits == ("place:Izium", "withdrew")
+    assert drafts[0].alert.sources == ("axios",)
+
+
+@pytest.mark.parametrize(
+    ("now", "before", "alerted", "change", "expected"),
+    [
+        pytest.param(m(places=("Izium", "Chkalovske")), [m()], {"kharkiv": m().hits}, CHANGE, ["update"] * 2,
+                     id="added place alerts as update"),
+        pytest.param(m(), [m()], {"kharkiv": m().hits}, CHANGE, [], id="nothing watched added: stored only"),
+        pytest.param(m(places=("Izium", "Chkalovske")), [m()], {"kharkiv": m().hits}, None, [],
+                     id="cosmetic change never alerts"),
+        pytest.param(m(places=("Izium", "Chkalovske")), [m()],
+                     {"kharkiv": m(places=("Izium", "Chkalovske")).hits}, CHANGE, [],
+                     id="fact already alerted in the cluster"),
+        pytest.param(m(), [], {}, CHANGE, ["new"] * 2, id="first match of a watch is a new alert"),
+        pytest.param(m(places=("Izium", "Chkalovske")), [m()], {"kharkiv": m().hits},
+                     Change(added=(), removed=("x",)), [], id="removal only never alerts"),
+    ],
+)
+def test_update_planning(now: Match, before: list[Match], alerted: dict[str, frozenset[str]],
+                         change: Change | None, expected: list[str]) -> None:
+    drafts = plan_update(STORY, change, [now], before, alerted, ["axios"])
+    assert [d.alert.kind for d in drafts] == expected
+
+
+def test_update_carries_change_lines() -> None:
+    drafts = plan_update(STORY, CHANGE, [m(places=("Izium", "Chkalovske"))], [m()], {"kharkiv": m().hits}, ["a"])
+    assert drafts[0].alert.added == CHANGE.added
+    assert "place:Chkalovske" in drafts[0].hits
+
+
+@pytest.mark.parametrize(("text", "limit", "expected"), [
+    ("short text", 50, "short text"),
+    ("one two three four five", 12, "one two …"),
+    ("  spaced\n\nlines  ", 50, "spaced lines"),
+])
+def test_excerpt(text: str, limit: int, expected: str) -> None:
+    assert excerpt(text, limit) == expected

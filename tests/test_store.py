@@ -1,0 +1,118 @@
+"""The store on a real SQLite file migrated by Alembic: stories, versions, outbox identity, claims."""
+
+from __future__ import annotations
+
+import os
+import stat
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Engine, inspect
+
+from monitor.models import Alert, AlertDraft, Story
+from monitor.store import alerts as store_alerts
+from monitor.store import engine as store_engine
+from monitor.store import sources as store_sources
+from monitor.store import stories as store_stories
+from monitor.store.schema import metadata
+from tests.conftest import FakeClock
+
+
+@pytest.fixture
+def engine(tmp_path: Path) -> Engine:
+    eng = store_engine.make_engine(f"sqlite:///{tmp_path}/var/test.db")
+    store_engine.upgrade(eng)
+    yield eng
+    eng.dispose()
+
+
+def story(text: str = "Russian forces withdrew from Izyum.", key: str = "guid:1") -> Story:
+    return Story(key=key, url="https://example.org/a", title="Gains", text=text, published=None,
+                 fingerprint=str(hash(text)))
+
+
+def draft(channel: str = "slack", kind: str = "new", hits: tuple[str, ...] = ("place:Izium",)) -> AlertDraft:
+    alert = Alert(alert_id="", channel=channel, kind=kind, title="Gains", link=None, sources=("axios",),
+                  watch="kharkiv", terms=("withdrew",), places=("Izium",), excerpt="Russian forces …")
+    return AlertDraft(alert=alert, hits=hits)
+
+
+def test_migrations_up_down_up_and_match_the_models(engine: Engine) -> None:
+    assert store_engine.is_current(engine)
+    assert {"sources", "clusters", "stories", "story_versions", "alerts"} <= set(inspect(engine).get_table_names())
+    cfg = store_engine._alembic_config(engine)
+    command.downgrade(cfg, "base")
+    assert not store_engine.is_current(engine)
+    command.upgrade(cfg, "head")
+    with engine.connect() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), metadata) == []
+
+
+def test_database_files_are_private(engine: Engine, tmp_path: Path) -> None:
+    store_sources.ensure(engine, "axios", "https://example.org/feed")
+    for path in (tmp_path / "var").glob("test.db*"):
+        assert stat.S_IMODE(os.stat(path).st_mode) & 0o077 == 0, path
+
+
+def test_sqlite_runs_in_wal_mode(engine: Engine) -> None:
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_source_state_round_trip_and_url_change(engine: Engine, clock: FakeClock) -> None:
+    s = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    store_sources.record_success(engine, s.id, clock(), etag='"e1"', last_modified="Sun", last_post_id=7)
+    store_sources.record_failure(engine, s.id, clock(), "timeout", "slow", clock() + timedelta(minutes=10))
+    again = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    assert (again.etag, again.error_count, again.last_error_kind, again.last_post_id) == ('"e1"', 1, "timeout", 7)
+    moved = store_sources.ensure(engine, "axios", "https://example.org/new-feed")
+    assert (moved.url, moved.etag) == ("https://example.org/new-feed", None)
+
+
+def test_new_story_version_and_alert_identity(engine: Engine, clock: FakeClock) -> None:
+    src = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    sid, cid, created = store_stories.insert_new(engine, src.id, story(), b"sig", None, [draft(), draft("email")],
+                                                 clock())
+    assert created == 2
+    known = store_stories.find(engine, src.id, "guid:1")
+    assert known is not None and (known.version, known.cluster_id) == (1, cid)
+    # A copy in another source joins the cluster; its "new" alerts collide with the first ones.
+    other = store_sources.ensure(engine, "scraper", "https://scraper.example/feed")
+    _, cid2, created2 = store_stories.insert_new(engine, other.id, story(), b"sig", cid, [draft()], clock())
+    assert (cid2, created2) == (cid, 0)
+    assert store_stories.cluster_sources(engine, cid) == ["axios", "scraper"]
+    upd = draft(kind="update", hits=("place:Izium", "place:Chkalovske"))
+    assert store_stories.insert_version(engine, known, story("More text."), [upd], clock()) == 1
+    assert store_stories.find(engine, src.id, "guid:1").version == 2
+    assert store_stories.alerted_hits(engine, cid) == {"kharkiv": frozenset({"place:Izium", "place:Chkalovske"})}
+
+
+def test_claims_are_leased_and_outcomes_recorded(engine: Engine, clock: FakeClock) -> None:
+    src = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    store_stories.insert_new(engine, src.id, story(), b"sig", None, [draft(), draft("email")], clock())
+    first = store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5))
+    assert [c.alert.channel for c in first] == ["slack", "email"]
+    assert first[0].alert.alert_id.startswith("nm-") and first[0].attempts == 1
+    assert store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5)) == []  # leased
+    store_alerts.mark_sent(engine, first[0].id, clock())
+    store_alerts.mark_retry(engine, first[1].id, clock() + timedelta(seconds=30), "HTTP 500")
+    assert store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5)) == []  # not due yet
+    clock.advance(seconds=31)
+    retry = store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5))
+    assert [(c.alert.channel, c.attempts, c.alert.alert_id) for c in retry] == [
+        ("email", 2, first[1].alert.alert_id)]
+    store_alerts.mark_dead(engine, retry[0].id, "gave up")
+    assert store_alerts.counts(engine) == {"sent": 1, "dead": 1}
+
+
+def test_expired_lease_is_claimed_again(engine: Engine, clock: FakeClock) -> None:
+    src = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    store_stories.insert_new(engine, src.id, story(), b"sig", None, [draft()], clock())
+    assert len(store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5))) == 1
+    clock.advance(minutes=6)  # the worker died holding the row
+    again = store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5))
+    assert len(again) == 1 and again[0].attempts == 2
