@@ -10,7 +10,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -51,7 +51,10 @@ def _duration(value: object) -> timedelta:
         return value
     if not isinstance(value, str) or not (m := _DURATION.match(value)):
         raise ValueError("expected a duration such as 30s, 5m, 2h or 3d")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    try:
+        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+    except OverflowError:  # not a ValueError, so pydantic would let it escape
+        raise ValueError("duration is too large") from None
 
 
 def _size(value: object) -> int:
@@ -68,6 +71,12 @@ Size = Annotated[int, BeforeValidator(_size)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+def _at_least_30s(value: timedelta) -> timedelta:
+    if value < timedelta(seconds=30):
+        raise ValueError("interval must be at least 30s")
+    return value
 
 
 def _http_url(value: str) -> str:
@@ -98,9 +107,7 @@ class Settings(_Model):
     @field_validator("interval")
     @classmethod
     def _min_interval(cls, v: timedelta) -> timedelta:
-        if v < timedelta(seconds=30):
-            raise ValueError("interval must be at least 30s")
-        return v
+        return _at_least_30s(v)
 
 
 class Source(_Model):
@@ -117,14 +124,17 @@ class Source(_Model):
     def _check_url(cls, v: str | None) -> str | None:
         return None if v is None else _http_url(v)
 
+    @field_validator("interval")
+    @classmethod
+    def _min_interval(cls, v: timedelta | None) -> timedelta | None:
+        return None if v is None else _at_least_30s(v)
+
     @model_validator(mode="after")
     def _has_location(self) -> Source:
         if self.url is None and self.channel is None:
             raise ValueError("a source needs a url (or, for type: telegram, a channel)")
         if self.channel is not None and self.type != "telegram":
             raise ValueError("channel is only for type: telegram")
-        if self.interval is not None and self.interval < timedelta(seconds=30):
-            raise ValueError("interval must be at least 30s")
         return self
 
     @property
@@ -167,10 +177,16 @@ class Config(_Model):
 
 @dataclass(frozen=True)
 class _Marks:
-    filename: str
-    marks: dict[Path_, tuple[int, int]]
+    """Where each value (and each mapping key) starts, by its path in the document."""
 
-    def locate(self, path: Path_) -> str:
+    filename: str
+    marks: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+    keys: dict[Path_, tuple[int, int]] = field(default_factory=dict)
+
+    def locate(self, path: Path_, *, key: bool = False) -> str:
+        if key and path in self.keys:
+            line, col = self.keys[path]
+            return f"{self.filename}:{line}:{col}"
         p = path
         while p and p not in self.marks:
             p = p[:-1]
@@ -197,25 +213,72 @@ def _check_events(text: str, filename: str) -> None:
             depth -= 1
 
 
-def _to_py(node: yaml.Node, path: Path_, marks: dict[Path_, tuple[int, int]], filename: str) -> Any:
-    marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
-    if isinstance(node, yaml.MappingNode):
+def _yaml_problem(exc: yaml.YAMLError, filename: str) -> str:
+    """One ``file:line:col: message`` line for a PyYAML syntax error (the file name is kept)."""
+    mark = getattr(exc, "problem_mark", None)
+    if not isinstance(exc, yaml.MarkedYAMLError) or mark is None:
+        return f"{filename}: " + " ".join(str(exc).split())
+    msg = exc.problem or "invalid YAML"
+    ctx_mark = exc.context_mark
+    if exc.context and ctx_mark is not None:
+        msg += f" ({exc.context} at line {ctx_mark.line + 1}, column {ctx_mark.column + 1})"
+    elif exc.context:
+        msg += f" ({exc.context})"
+    return f"{filename}:{mark.line + 1}:{mark.column + 1}: {msg}"
+
+
+def _dotted(path: Path_) -> str:
+    return ".".join(str(p) for p in path) or "(top)"
+
+
+# '<<' (merge) and '=' (value) resolve to tags SafeConstructor cannot build; keep their text.
+_TEXT_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+
+
+class _Builder:
+    """Composed node tree -> plain Python data; records marks, collects duplicate keys and bad scalars."""
+
+    def __init__(self, filename: str) -> None:
+        self.marks = _Marks(filename)
+        self.problems: list[str] = []
+        self._loader = yaml.SafeLoader("")
+
+    def build(self, node: yaml.Node, path: Path_ = ()) -> Any:
+        self.marks.marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(n, (*path, i)) for i, n in enumerate(node.value)]
+        return self._scalar(node, path)
+
+    def _mapping(self, node: yaml.MappingNode, path: Path_) -> dict[Any, Any]:
         out: dict[Any, Any] = {}
         for k_node, v_node in node.value:
-            key = _scalar(k_node)
+            if not isinstance(k_node, yaml.ScalarNode):
+                self._problem(k_node, path, "a mapping key must be a plain scalar")
+                continue
+            key = self._scalar(k_node, path)
+            sub = (*path, key)
             if key in out:
-                m = k_node.start_mark
-                raise ConfigError(f"{filename}:{m.line + 1}:{m.column + 1}: duplicate key {key!r}")
-            out[key] = _to_py(v_node, (*path, key), marks, filename)
+                self._problem(k_node, sub, f"duplicate key {key!r}")
+                continue
+            self.marks.keys[sub] = (k_node.start_mark.line + 1, k_node.start_mark.column + 1)
+            out[key] = self.build(v_node, sub)
         return out
-    if isinstance(node, yaml.SequenceNode):
-        return [_to_py(n, (*path, i), marks, filename) for i, n in enumerate(node.value)]
-    return _scalar(node)
 
+    def _scalar(self, node: yaml.Node, path: Path_) -> Any:
+        # 'yes' -> True and '012' -> 10 stay visible to the strict models, which then reject them.
+        if node.tag in _TEXT_TAGS:
+            return node.value
+        try:
+            return self._loader.construct_object(node, deep=True)
+        except (yaml.YAMLError, ValueError, OverflowError) as exc:  # e.g. the date 2024-02-30
+            self._problem(node, path, f"cannot read {node.value!r}: {exc}")
+            return node.value
 
-def _scalar(node: yaml.Node) -> Any:
-    # 'yes' -> True and '012' -> 10 stay visible to the strict models, which then reject them.
-    return yaml.SafeLoader("").construct_object(node, deep=True)
+    def _problem(self, node: yaml.Node, path: Path_, message: str) -> None:
+        m = node.start_mark
+        self.problems.append(f"{self.marks.filename}:{m.line + 1}:{m.column + 1}: {_dotted(path)}: {message}")
 
 
 def _expand_env(value: str, where: str, env: Mapping[str, str], problems: list[str]) -> str:
@@ -256,7 +319,8 @@ def _reference_problems(data: dict[str, Any], marks: _Marks) -> list[str]:
             if isinstance(name, str) and name in seen:
                 where = f"{marks.locate((section, i, 'name'))}: {section}.{i}.name"
                 problems.append(f"{where}: duplicate name {name!r}")
-            seen.add(str(name))
+            if isinstance(name, str):
+                seen.add(name)
             notify = item.get("notify") if section == "watches" and isinstance(item, dict) else None
             for j, ch in enumerate(notify if isinstance(notify, list) else []):
                 if isinstance(ch, str) and ch not in known:
@@ -269,11 +333,14 @@ def _pydantic_problems(err: ValidationError, marks: _Marks) -> list[str]:
     lines = []
     for e in err.errors():
         loc = tuple(x for x in e["loc"] if not (isinstance(x, str) and x.startswith("function-")))
-        dotted = ".".join(str(x) for x in loc) or "(top)"
+        key = e["type"] in ("extra_forbidden", "invalid_key") or (bool(loc) and loc[-1] == "[key]")
+        if loc and loc[-1] == "[key]":
+            loc = loc[:-1]
+        dotted = _dotted(loc)
         msg = e["msg"].removeprefix("Value error, ")
         got = e.get("input")
         suffix = f" (got {got!r})" if e["type"] != "missing" and not isinstance(got, dict | list) else ""
-        lines.append(f"{marks.locate(loc)}: {dotted}: {msg}{suffix}")
+        lines.append(f"{marks.locate(loc, key=key)}: {dotted}: {msg}{suffix}")
     return lines
 
 
@@ -303,16 +370,19 @@ def parse_text(
     try:
         _check_events(text, filename)
         node = yaml.compose(text, Loader=yaml.SafeLoader)
-    except (yaml.YAMLError, RecursionError) as exc:
-        raise ConfigError(f"{filename}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(_yaml_problem(exc, filename)) from None
+    except RecursionError:
+        raise ConfigError(f"{filename}: nesting too deep") from None
     if node is None:
         raise ConfigError(f"{filename}: empty file")
-    marks: dict[Path_, tuple[int, int]] = {}
-    data = _to_py(node, (), marks, filename)
-    located = _Marks(filename, marks)
+    builder = _Builder(filename)
+    data = builder.build(node)
+    located = builder.marks
     if not isinstance(data, dict):
         raise ConfigError(f"{filename}:1:1: the top level must be a mapping")
-    problems = _expand_all(data, located, os.environ if environ is None else environ)
+    problems = builder.problems
+    problems += _expand_all(data, located, os.environ if environ is None else environ)
     problems += _reference_problems(data, located)
     try:
         config = Config.model_validate(data)

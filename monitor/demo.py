@@ -17,9 +17,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from monitor import deliver
 from monitor.config import parse_text
 from monitor.context import compile_for, load_gazetteer, open_context
 from monitor.daemon import run_once
+from monitor.models import Alert
 
 # path -> fixture file per phase (1: first poll, 2: the update and the scraper copy, 3: a typo fix)
 ROUTES: dict[str, tuple[str, str, str]] = {
@@ -155,8 +157,11 @@ def _print_alerts(path: Path, seen: int) -> int:
     if len(lines) == seen:
         print("  (no alerts)")
     for line in lines[seen:]:
-        alert = json.loads(line)
-        print(f"\n  ALERT  {alert['title']}")
-        for body_line in alert["body"].splitlines():
+        data = json.loads(line)
+        for key in ("sources", "terms", "places", "added", "removed"):
+            data[key] = tuple(data[key])
+        message = deliver.render(Alert(**data), style="text")
+        print(f"\n  ALERT  {message.title}")
+        for body_line in message.body.splitlines():
             print(f"    {body_line}")
     return len(lines)

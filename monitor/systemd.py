@@ -28,10 +28,11 @@ class Notifier:
         if self.address is None:
             return False
         addr = "\0" + self.address[1:] if self.address.startswith("@") else self.address
+        data = message.encode("utf-8", "replace")  # a lone surrogate (e.g. from a path) must not raise
         try:
             with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
                 s.connect(addr)
-                s.sendall(message.encode())
+                s.sendall(data)
         except OSError:
             return False
         return True

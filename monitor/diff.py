@@ -1,0 +1,80 @@
+"""Diff stage: previous and new version of a story -> ``Change`` (sentences added / removed), or None
+when the edit is cosmetic (whitespace, punctuation, quotes or case only)."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from difflib import SequenceMatcher
+
+from monitor.models import Change
+
+# Sentence end: terminal punctuation, optional closing quotes/brackets, then whitespace.
+_END = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+")
+_OPENERS = "\"'“‘«([„-–—•"
+# Words that end with "." without ending a sentence (compared lowercased, without the final dot).
+_ABBREVIATIONS = frozenset(
+    "mr mrs ms dr prof gen lt col maj capt cpt sgt adm brig cmdr sen rep gov pres st ave jr sr "
+    "inc co corp ltd no nos vol fig approx dept univ vs al "
+    "jan feb mar apr jun jul aug sep sept oct nov dec "
+    "г гг ул им проф ген полк обл пос просп пл кв см стр рис ст".split()
+)
+_INITIALISM = re.compile(r"^(?:\w\.)+\w$")  # U.K, U.S, e.g, т.е
+_SQUASH_CATEGORIES = frozenset("PZC")  # must match monitor.normalize.fingerprint
+
+
+def _squash(text: str) -> str:
+    """Same reduction as ``normalize.fingerprint`` (kept here: pure stages do not import each other)."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in _SQUASH_CATEGORIES)
+
+
+def _is_abbreviation(before: str) -> bool:
+    word = before.rsplit(None, 1)[-1].lstrip(_OPENERS).lower() if before.strip() else ""
+    return word in _ABBREVIATIONS or bool(_INITIALISM.match(word)) or (len(word) == 1 and word.isalpha())
+
+
+def _is_boundary(line: str, match: re.Match[str]) -> bool:
+    following = line[match.end() :].lstrip(_OPENERS)
+    if not following or not (following[0].isupper() or following[0].isdigit()):
+        return False
+    punct = match.group().rstrip()
+    return not (punct.rstrip("\"'”’»)]") == "." and _is_abbreviation(line[: match.start()]))
+
+
+def _split_line(line: str) -> list[str]:
+    parts: list[str] = []
+    start = 0
+    for match in _END.finditer(line):
+        if _is_boundary(line, match):
+            parts.append(line[start : match.end()].strip())
+            start = match.end()
+    parts.append(line[start:].strip())
+    return [part for part in parts if part]
+
+
+def sentences(text: str) -> list[str]:
+    """Split text (one paragraph per line) into sentences; use to present or compare story text."""
+    return [sentence for line in text.split("\n") for sentence in _split_line(line.strip())]
+
+
+def _units(title: str, text: str) -> list[str]:
+    return [unit for unit in sentences(title) + sentences(text) if _squash(unit)]
+
+
+def compare(old_title: str, old_text: str, new_title: str, new_text: str) -> Change | None:
+    """What changed between two versions of a story: None if only cosmetic, else sentences added/removed."""
+    if _squash(old_title + "\n" + old_text) == _squash(new_title + "\n" + new_text):
+        return None
+    old, new = _units(old_title, old_text), _units(new_title, new_text)
+    matcher = SequenceMatcher(None, [_squash(s) for s in old], [_squash(s) for s in new], autojunk=False)
+    added: list[str] = []
+    removed: list[str] = []
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag in ("replace", "delete"):
+            removed.extend(old[i1:i2])
+        if tag in ("replace", "insert"):
+            added.extend(new[j1:j2])
+    if not added and not removed:
+        return None  # same sentences, only moved between title and text
+    return Change(added=tuple(added), removed=tuple(removed))

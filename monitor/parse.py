@@ -1,0 +1,149 @@
+"""Parse stage: feed bytes in, a classified ``ParseResult`` of ``RawItem``s out (feedparser, bytes only).
+
+Raises ``ParseError`` (``empty_body``, ``xml_dtd_rejected``, ``not_a_feed``); a recovered broken feed is
+``partial``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+import feedparser  # type: ignore[import-untyped]
+
+from monitor.errors import ParseError
+from monitor.models import ParseResult, RawItem
+
+_HEAD = 256 * 1024  # the internal DTD subset must precede the root element
+_MAX_TITLE = 1_000
+_MAX_HTML = 200_000
+_YEARS = range(1990, 2101)
+_MARKERS = tuple(
+    "<!entity".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
+)
+# Start of the root element in the same encoding (feedparser's own prolog end is ``<\w``).
+_ROOTS = (
+    re.compile(rb"<\w"),
+    re.compile(rb"<\x00\w\x00"),
+    re.compile(rb"\x00<\x00\w"),
+    re.compile(rb"<\x00\x00\x00\w\x00\x00\x00"),
+    re.compile(rb"\x00\x00\x00<\x00\x00\x00\w"),
+)
+# Notices that leave the parse complete (a charset override, a text/html content type).
+_HARMLESS = feedparser.ThingsNobodyCaresAboutButMe
+
+
+def parse(body: bytes, *, content_type: str = "", url: str = "", max_items: int = 200) -> ParseResult:
+    """Turn one fetched feed body into items; use for RSS/Atom/RDF sources (Telegram pages: ``telegram``)."""
+    if not isinstance(body, bytes):
+        raise TypeError(f"parse() takes bytes, not {type(body).__name__} (feedparser opens str as path/URL)")
+    _guard(body, url)
+    # BytesIO, never the bytes themselves: feedparser tries ``open(bytes)``, so b"/etc/passwd" reads a file.
+    # No content-location: feedparser would resolve a relative <guid> ("wire-17") against it, and a feed
+    # that moves would change every story's identity. Relative links are resolved here instead.
+    result = feedparser.parse(
+        io.BytesIO(body),
+        response_headers={"content-type": content_type} if content_type else {},
+        sanitize_html=False,  # normalize strips all markup later; sanitizing triples the parse time
+        resolve_relative_uris=False,
+    )
+    items = tuple(_items(result.get("entries", []), url, max_items))
+    partial = _classify(result, bool(items), url)
+    title = _text(result.get("feed", {}).get("title"))[:_MAX_TITLE]
+    return ParseResult(items=items, partial=partial, title=title)
+
+
+def _guard(body: bytes, url: str) -> None:
+    """Reject what must never reach feedparser: nothing at all, or an internal DTD with entities."""
+    if not body.strip():
+        raise ParseError(f"empty body from {url or 'feed'}", kind="empty_body")
+    if _declares_entities(body):
+        raise ParseError(f"<!ENTITY declaration rejected in {url or 'feed'}", kind="xml_dtd_rejected")
+
+
+def _declares_entities(body: bytes) -> bool:
+    """True if ``<!ENTITY`` (any case, UTF-8/16/32) is in the first 256 KiB or anywhere before the root."""
+    lowered = body.lower()  # ASCII-only lowering: the UTF-16/32 forms of the marker survive it
+    for marker, root in zip(_MARKERS, _ROOTS, strict=True):
+        at = lowered.find(marker)
+        if at == -1:
+            continue
+        start = root.search(lowered)
+        if at < _HEAD or start is None or at < start.start():
+            return True
+    return False
+
+
+def _classify(result: Mapping[str, Any], has_items: bool, url: str) -> bool:
+    """Raise ``not_a_feed`` for bodies with no items that are no feed; return whether the parse is partial."""
+    exc = result.get("bozo_exception")
+    broken = bool(result.get("bozo")) and exc is not None and not isinstance(exc, _HARMLESS)
+    if has_items:
+        return broken
+    if result.get("version") in ("", None):
+        raise ParseError(f"not a feed (no entries, unknown format): {url or 'feed'}", kind="not_a_feed")
+    if broken:
+        raise ParseError(f"broken feed with no entries ({exc}): {url or 'feed'}", kind="not_a_feed")
+    return False
+
+
+def _items(entries: list[Mapping[str, Any]], base: str, max_items: int) -> Iterator[RawItem]:
+    """The first ``max_items`` entries in document order as ``RawItem``s; a repeated GUID keeps the first."""
+    seen: set[str] = set()
+    count = 0
+    for entry in entries:
+        if count >= max_items:
+            return
+        item = _item(entry, base)
+        if not (item.guid or item.link or item.title or item.html):
+            continue  # an empty shell, e.g. the <item> a truncated feed was cut inside
+        if item.guid is not None:
+            if item.guid in seen:
+                continue
+            seen.add(item.guid)
+        count += 1
+        yield item
+
+
+def _item(entry: Mapping[str, Any], base: str) -> RawItem:
+    """One feedparser entry as a ``RawItem`` with bounded fields."""
+    content = entry.get("content") or []
+    html = _text(content[0].get("value")) if content else _text(entry.get("summary"))
+    return RawItem(
+        guid=_text(entry.get("id")) or None,
+        # A link copied from a permalink <guid> ("guidislink") is used only if the guid is already absolute.
+        link=_http_link(entry.get("link"), "" if entry.get("guidislink") else base),
+        title=_text(entry.get("title"))[:_MAX_TITLE],
+        html=html[:_MAX_HTML],
+        published=_published(entry),
+    )
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _http_link(value: object, base: str) -> str | None:
+    """The link resolved against the feed URL if it is http(s), else None (``javascript:``, ``data:``)."""
+    link = _text(value).strip()
+    try:
+        link = urljoin(base, link) if base and link else link
+        parts = urlsplit(link)
+    except ValueError:
+        return None
+    return link if parts.scheme.lower() in ("http", "https") and parts.netloc else None
+
+
+def _published(entry: Mapping[str, Any]) -> datetime | None:
+    """Publication (else update) time as aware UTC; None when absent or outside 1990..2100."""
+    parsed = entry.get("published_parsed") or entry.get("updated_parsed")
+    if not isinstance(parsed, tuple) or len(parsed) < 6 or parsed[0] not in _YEARS:  # a time.struct_time
+        return None
+    try:
+        return datetime(*parsed[:6], tzinfo=UTC)
+    except ValueError:
+        return None

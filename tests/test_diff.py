@@ -1,0 +1,89 @@
+"""Table-driven tests of monitor.diff: sentence splitting and what a new version adds or removes."""
+
+from __future__ import annotations
+
+import pytest
+
+from monitor.diff import compare, sentences
+from monitor.models import Change
+from monitor.normalize import fingerprint
+
+TITLE = "Ukraine furthers gains in Kharkiv region following major breakthrough"
+P1 = (
+    "Ukrainian forces have continued their advance into the Kharkiv region, Ukraine’s military chief "
+    "Gen. Valeriy Zaluzhnyi wrote in a Telegram post on Sunday."
+)
+P2 = (
+    "Russia also removed troops from Balakleya and Izyum. Ukrainian forces reached the railway city of "
+    "Kupiansk, potentially cutting supplies for Russian forces."
+)
+P3 = "Fighting continued on Sunday, the U.K. Ministry of Defense noted in an intelligence update."
+TEXT = "\n".join([P1, P2, P3])
+IZYUM = "Ukrainian forces entered the city of Izyum on Saturday, CNN reported."
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("One. Two! Three? Four… Five", ["One.", "Two!", "Three?", "Four…", "Five"], id="terminators"),
+        pytest.param("Line one\nLine two.", ["Line one", "Line two."], id="lines are boundaries"),
+        pytest.param(P1, [P1], id="Gen. is an abbreviation"),
+        pytest.param(P3, [P3], id="U.K. is an abbreviation"),
+        pytest.param("It began on Jan. 5 in Kyiv. Then it spread.", ["It began on Jan. 5 in Kyiv.", "Then it spread."],
+                     id="month abbreviation"),
+        pytest.param("He said “It is over.” Then he left.", ["He said “It is over.”", "Then he left."],
+                     id="closing quote"),
+        pytest.param("“Why?” he asked. Nobody knew.", ["“Why?” he asked.", "Nobody knew."], id="lowercase continues"),
+        pytest.param("John F. Kennedy spoke. Crowds cheered.", ["John F. Kennedy spoke.", "Crowds cheered."],
+                     id="initial"),
+        pytest.param("Population 3.5 million. Next", ["Population 3.5 million.", "Next"], id="decimal number"),
+        pytest.param(
+            "Сили оборони звільнили Ізюм. Бої тривають у с. Кам'янка! «Ми йдемо вперед», — сказав він.",
+            ["Сили оборони звільнили Ізюм.", "Бої тривають у с. Кам'янка!", "«Ми йдемо вперед», — сказав він."],
+            id="Cyrillic",
+        ),
+        pytest.param("", [], id="empty"),
+    ],
+)
+def test_sentences(text: str, expected: list[str]) -> None:
+    assert sentences(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("new_title", "new_text", "expected"),
+    [
+        pytest.param(TITLE, "\n\n".join([P1, P2, "  " + P3 + "  "]), None, id="whitespace-only edit"),
+        pytest.param(TITLE.upper(), TEXT.replace(",", "").replace("’", "'"), None, id="punctuation/case-only"),
+        pytest.param(TITLE, "\n".join([P1, P2, IZYUM, P3]), Change(added=(IZYUM,), removed=()), id="bullet added"),
+        pytest.param(
+            TITLE,
+            TEXT.replace("Zaluzhnyi", "Zaluzhny"),
+            Change(added=(P1.replace("Zaluzhnyi", "Zaluzhny"),), removed=(P1,)),
+            id="typo fix",
+        ),
+        pytest.param(TITLE, "\n".join([P1, P3]), Change(added=(), removed=tuple(sentences(P2))), id="paragraph removed"),
+        pytest.param(
+            "Ukraine retakes Izyum",
+            TEXT,
+            Change(added=("Ukraine retakes Izyum",), removed=(TITLE,)),
+            id="title edit",
+        ),
+        pytest.param(TITLE, P1 + " " + IZYUM + "\n" + P2 + "\n" + P3, Change(added=(IZYUM,), removed=()),
+                     id="sentence appended to paragraph"),
+    ],
+)
+def test_compare(new_title: str, new_text: str, expected: Change | None) -> None:
+    assert compare(TITLE, TEXT, new_title, new_text) == expected
+
+
+def test_compare_none_exactly_when_fingerprints_equal() -> None:
+    pairs = [(TITLE, TEXT), (TITLE.lower(), TEXT.replace(".", "")), (TITLE, TEXT + " More.")]
+    for title, text in pairs:
+        same = fingerprint(TITLE, TEXT) == fingerprint(title, text)
+        assert (compare(TITLE, TEXT, title, text) is None) is same
+
+
+def test_compare_cyrillic_sentence_added() -> None:
+    old = "Сили оборони звільнили Ізюм."
+    new = old + " Бої тривають поблизу Лимана."
+    assert compare("Ізюм", old, "Ізюм", new) == Change(added=("Бої тривають поблизу Лимана.",), removed=())
