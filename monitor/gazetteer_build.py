@@ -24,6 +24,14 @@ UA_OBLASTS = {
     "23": "Vinnytsia", "24": "Volyn", "25": "Zakarpattia", "26": "Zaporizhzhia", "27": "Zhytomyr",
 }  # fmt: skip
 RU_OBLASTS = {"09": "Belgorod", "41": "Kursk"}  # GeoNames admin1 codes of Russia's border oblasts
+# Alternates that are everyday words or well-known names elsewhere (found by running every Latin alternate
+# over 20 MB of world news): kept, they would tie unrelated stories to a place (Human -> Uman, Luck -> Lutsk,
+# Vladimir/Volodymyr -> Volodymyr-Volynskyi, Stalin -> Donetsk, Smotrich -> Smotrych, Paris -> Veselyi Kut).
+COLLISIONS = frozenset({
+    "alexandria", "cop", "human", "kachin", "kodak", "luck", "nadia", "надія", "paris", "париж", "police",
+    "raj", "ramadan", "rosenberg", "sakai", "smotrich", "stalin", "сталин", "сталін", "tor", "тор", "vali",
+    "vladimir", "владимир", "volodymyr", "володимир", "wary",
+})  # fmt: skip
 
 SIMILAR = 0.75  # folded-key similarity at or above which two names are spellings of one name
 _CYR = dict(zip("абвгґдежзийклмнопрстуфхцчшщъыьэюяєіїўј", (
@@ -83,10 +91,18 @@ def similarity(a: str, b: str) -> float:
 
 
 def _usable(alt: str) -> bool:
-    """Latin or Cyrillic, capitalized like a proper name, not a code, a district or a machine romanization."""
-    if script(alt) is None or not alt[:1].isupper() or _NOT_A_NAME.search(alt):
+    """Latin or Cyrillic, every word capitalized like a proper name (no "Gorod milliona roz" nicknames), not
+    a code, a district, a machine romanization ("ba la ke li ya") or a word common in other news."""
+    if script(alt) is None or _NOT_A_NAME.search(alt) or name_key(alt) in COLLISIONS:
+        return False
+    if not all(word[:1].isupper() for word in alt.split()):
         return False
     return not (alt.isupper() and len(alt) <= 4)
+
+
+def _spelling_of(alt: str, main: str) -> bool:
+    """Similar skeleton with the same first letter: Izium/Ізюм for Izyum, but not Human for Uman."""
+    return similarity(alt, main) >= SIMILAR and fold(alt)[:1] == fold(main)[:1]
 
 
 def _same_root(alt: str, main: str) -> bool:
@@ -110,22 +126,27 @@ def _clusters(names: Iterable[str]) -> list[list[str]]:
     return clusters
 
 
-def keep_alternates(main: str, alternates: Iterable[str]) -> list[str]:
+def keep_alternates(main: str, alternates: Iterable[str], other_names: frozenset[str] = frozenset()) -> list[str]:
     """The alternates worth matching: spellings of ``main``, plus other names (renames) attested in both scripts.
 
-    A spelling is an alternate whose skeleton is similar to the main name's (Izium, Ізюм, Изюм for Izyum).
-    Other alternates are grouped into names; a name listed in Latin and Cyrillic is a genuine rename or old
-    name (Chkalovske/Чкаловське for Prolisne) unless it shares only the main name's root (Kupchinka/Купчинка
-    for Kupyansk: a neighbouring place merged in). One-script names are dropped (foreign exonyms, noise).
+    A spelling is an alternate whose skeleton is similar to the main name's and starts alike (Izium, Ізюм,
+    Изюм for Izyum). Other alternates are grouped into names; a name listed in Latin and Cyrillic is a genuine
+    rename or old name (Chkalovske/Чкаловське for Prolisne) unless it shares only the main name's root
+    (Kupchinka/Купчинка for Kupyansk: a neighbouring place merged in) or is the current name of another
+    place (``other_names``: Oleksandrivka beside Donetsk). One-script names are dropped (exonyms, noise).
     """
     usable = sorted({strip_marks(a) for a in alternates if _usable(strip_marks(a))})
-    kept = [a for a in usable if similarity(a, main) >= SIMILAR]
+    kept = [a for a in usable if _spelling_of(a, main)]
     others = [a for a in usable if a not in kept]
     for cluster in _clusters(others):
-        scripts = {script(a) for a in cluster}
-        if scripts == {"latin", "cyrillic"} and len(fold(cluster[0])) >= 3 and not _same_root(cluster[0], main):
+        if {script(a) for a in cluster} == {"latin", "cyrillic"} and _renamed(cluster[0], main, other_names):
             kept.extend(cluster)
     return kept
+
+
+def _renamed(alt: str, main: str, other_names: frozenset[str]) -> bool:
+    """Whether a name unlike ``main`` (listed in both scripts) is its old name, not another place's name."""
+    return len(fold(alt)) >= 3 and not _same_root(alt, main) and fold(alt) not in other_names
 
 
 def _dedupe(main: str, names: Iterable[str]) -> list[str]:
@@ -148,16 +169,15 @@ def _oblast(city: Mapping[str, object]) -> str | None:
 def build_rows(cities: Iterable[Mapping[str, object]]) -> list[list[object]]:
     """One row per place: [geonameid, name, oblast, lat, lon, population, [alternates]], sorted by id."""
     rows: list[list[object]] = []
-    for city in cities:
-        oblast = _oblast(city)
-        if oblast is None:
-            continue
-        name = str(city["name"])
-        alternates = city["alternatenames"]
+    chosen = [city for city in cities if _oblast(city) is not None]
+    names = frozenset(fold(str(city["name"])) for city in chosen)
+    for city in chosen:
+        name, alternates = str(city["name"]), city["alternatenames"]
         assert isinstance(alternates, list)
-        alts = _dedupe(name, keep_alternates(name, alternates))
+        alts = _dedupe(name, keep_alternates(name, alternates, names))
         lat, lon = round(float(str(city["latitude"])), 5), round(float(str(city["longitude"])), 5)
-        rows.append([int(str(city["geonameid"])), name, oblast, lat, lon, int(str(city["population"])), alts])
+        place = [int(str(city["geonameid"])), name, _oblast(city), lat, lon, int(str(city["population"]))]
+        rows.append([*place, alts])
     return sorted(rows, key=lambda row: int(str(row[0])))
 
 

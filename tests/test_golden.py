@@ -38,9 +38,12 @@ class Scenario:
         return await once(self.config, clock=self.clock)
 
 
-@pytest.fixture
-def scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock) -> Iterator[Scenario]:
+@pytest.fixture(params=["sqlite", "postgresql"])
+def scenario(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+             clock: FakeClock) -> Iterator[Scenario]:
     monkeypatch.delenv("NEWS_MONITOR_DATABASE_URL", raising=False)
+    if request.param == "postgresql":  # the same models and outbox on PostgreSQL
+        monkeypatch.setenv("NEWS_MONITOR_DATABASE_URL", request.getfixturevalue("pg_url"))
     with FixtureServer().running() as feeds, WebhookReceiver() as hook, SmtpSink() as smtp:
         channels = {"desk-hook": f"json://127.0.0.1:{hook.port}/alerts",
                     "desk-email": smtp.url(extra="cto=3&rto=3")}

@@ -144,8 +144,8 @@ def _insert_alerts(
             alert_uid=uid, cluster_id=cluster_id, story_id=story_id, watch=a.watch, channel=a.channel,
             kind=a.kind, version_ref=ref, payload=json.dumps(payload, ensure_ascii=False),
             hits=json.dumps(sorted(draft.hits), ensure_ascii=False), status="pending", attempts=0,
-            next_attempt_at=t, created_at=t)
-        created += conn.execute(stmt).rowcount or 0
+            next_attempt_at=t, created_at=t).returning(alerts.c.id)
+        created += len(conn.execute(stmt).all())  # rowcount is -1 on PostgreSQL; RETURNING is exact
     if created and version_ref:
         conn.execute(update(story_versions).where(story_versions.c.id == version_ref).values(alerted=True))
     return created
