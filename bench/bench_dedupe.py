@@ -12,6 +12,7 @@ import gzip
 import random
 import time
 import tracemalloc
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -35,7 +36,8 @@ SCRAPER_BOILERPLATE = (
     "Back to top button\nAdblock Detected\nPlease consider supporting us by disabling your ad blocker"
 )
 ADDED = "Officials said on Monday that the situation would be reviewed again later this week by a joint panel."
-KINDS = ("boilerplate", "title suffix", "truncated", "sentence added")
+EXTRA = "Another sentence was added at the end by the editors tonight."
+KINDS = ("boilerplate", "title suffix", "truncated", "sentence added", "edited copy", "edited summary")
 
 
 @dataclass(frozen=True)
@@ -83,8 +85,24 @@ def _truncate(text: str) -> str:
     return " ".join(words[: len(words) // 2])
 
 
+def _edit(text: str, words_changed: int) -> str:
+    """``text`` with some words replaced, at positions fixed by the text itself (reproducible)."""
+    rng = random.Random(zlib.crc32(text.encode()))
+    words = text.split(" ")
+    for _ in range(words_changed):
+        words[rng.randrange(len(words))] = "changed"
+    return " ".join(words)
+
+
 def variant(entry: Entry, kind: str) -> tuple[str, str]:
-    """A synthetic copy; the boilerplate copy is NOT stripped, to test dedupe on its own."""
+    """A synthetic copy; boilerplate is appended NOT stripped, to test dedupe on its own. "edited copy":
+    3 words changed, a sentence added after the first paragraph and one at the end, boilerplate appended;
+    "edited summary": the truncated copy with one word changed."""
+    if kind == "edited copy":
+        paras = _edit(entry.text, 3).split("\n")
+        return entry.title, "\n".join([paras[0], ADDED, *paras[1:], EXTRA, SCRAPER_BOILERPLATE])
+    if kind == "edited summary":
+        return entry.title, _edit(_truncate(entry.text), 1)
     if kind == "boilerplate":
         return entry.title, entry.text + "\n" + SCRAPER_BOILERPLATE
     if kind == "title suffix":

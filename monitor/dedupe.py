@@ -20,7 +20,10 @@ _LEDE_WORDS = 60  # the lede signature covers the first this-many tokens
 _SHORT_TEXT_WORDS = 20  # below this, the title is prepended to the text
 _MIN_CONTAINED = 15  # below this many shingles, only near-identical texts match (J >= _TINY_JACCARD)
 _TINY_JACCARD = 0.8
-_LEDE_THRESHOLD = 0.3  # lede LSH: a short summary's lede is a subset of the article's, so J is low
+# Lede LSH bands x rows: a short summary's lede is a subset of the article's, so its Jaccard is low
+# (25 words of 60: J ~0.37). 16 x 2 makes J 0.3 / 0.4 / 0.5 candidates with p ~0.78 / 0.94 / 0.99 at
+# ~1.3 KB per story less than datasketch's own choice for threshold 0.3 (37 x 3), with equal recall.
+_LEDE_BANDS = (16, 2)
 _FORMAT = 1  # to_bytes() version
 _HEADER = struct.Struct("<BHI")  # version, num_perm, size; then 2 x num_perm uint32 (full, lede)
 _APOSTROPHES = str.maketrans(dict.fromkeys("’‘ʼʹ`´′＇", "'"))
@@ -115,7 +118,8 @@ class ClusterIndex:
         self.containment = containment
         self.num_perm = num_perm
         self._full = MinHashLSH(threshold=threshold, num_perm=num_perm)
-        self._lede = MinHashLSH(threshold=min(threshold, _LEDE_THRESHOLD), num_perm=num_perm)
+        bands, rows = _LEDE_BANDS
+        self._lede = MinHashLSH(num_perm=num_perm, params=(min(bands, num_perm // rows), rows))
         self._members: dict[int, _Member] = {}
         self._by_time: list[tuple[datetime, int]] = []  # heap; entries may be stale after re-adds
 

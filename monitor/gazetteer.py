@@ -26,13 +26,14 @@ _LATIN_MARKS = re.compile(r"(?<=[A-Za-z])[\u0300-\u036f]+")
 _STRESS = re.compile(r"[\u0300\u0301]")
 _DECOMPOSABLE = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f\u0400\u040d\u0450\u045d]")
 _OBLAST_SUFFIX = re.compile(r"\s+(?:oblast|region|область|обл\.?)$")
-_FOLD_MAP = {**dict.fromkeys(APOSTROPHES, "'"), "\u2010": "-", "\u2011": "-", "ё": "е", "Ё": "Е", "ł": "l", "Ł": "L"}
+_FOLD_MAP = {**dict.fromkeys(APOSTROPHES, "'"), "\u2010": "-", "\u2011": "-", "ё": "е", "Ё": "Е", "ł": "l",
+             "Ł": "L"}  # fmt: skip
 _FOLD_CHARS = re.compile(f"[{''.join(_FOLD_MAP)}]")  # a regex scan beats str.translate on mostly-clean text
 # An apostrophe inside a word is spelling (Куп'янськ, Kup'yans'k) and is dropped; "Kyiv's" keeps its 's.
 _INNER_APOSTROPHE = re.compile(r"'(?<=[^\W\d_]')(?!s(?!\w))(?=[^\W\d_])")  # literal first: fast scan
 _LATIN_I = re.compile(r"[iI](?:(?<=[\u0400-\u04ff].)|(?=[\u0400-\u04ff]))")  # Харкiв typed with a Latin i
 BOUNDARY = "(?<!\\w)"  # every spelling (and watch term) regex starts with it
-GAP = "[\\s\\-\"'«»„“”]+"  # between the words of a place name or a phrase
+GAP = "[\\s\\-–—\"'«»„“”]+"  # between the words of a place name or a phrase: spaces, dashes, quotes
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
 _CYR_SUFFIX = "[а-яіїєґ]{0,3}"  # a case ending: Ізюм-і, Куп'янськ-у, Харков-ом
 _ADJ_ENDINGS = frozenset({"ий", "ій", "ый", "ой", "ая", "яя", "ое", "ее", "ие", "ые", "ої"})
@@ -75,6 +76,10 @@ class Place:
     spellings: tuple[str, ...]
 
 
+def _largest_first(place: Place) -> tuple[int, int]:
+    return -place.population, place.geonameid
+
+
 def _place(row: list[object]) -> Place:
     geonameid, name, oblast, lat, lon, population, alternates = row
     assert isinstance(name, str) and isinstance(alternates, list)
@@ -107,7 +112,7 @@ class Gazetteer:
         for place in self._places:
             for key in {name_key(s) for s in place.spellings}:
                 index.setdefault(key, []).append(place)
-        self._index = {k: tuple(sorted(v, key=lambda p: (-p.population, p.geonameid))) for k, v in index.items()}
+        self._index = {key: tuple(sorted(v, key=_largest_first)) for key, v in index.items()}
 
     @classmethod
     def load(cls, path: Path | None = None) -> Gazetteer:
@@ -137,20 +142,24 @@ class Gazetteer:
         return [p for p in found if name_key(p.oblast) == wanted]
 
 
-def _stems(word: str) -> set[str]:
-    """Stems of a lower-case Cyrillic word: its ending dropped, plus Ukrainian vowel and consonant alternations."""
+def _base(word: str) -> str:
+    """A lower-case Cyrillic word without its ending (adjectival -ий/-ая/-ое..., or a final vowel, й, ь)."""
     if len(word) > 5 and word[-2:] in _ADJ_ENDINGS:
-        base = word[:-2]
-    else:
-        base = word[:-1] if word[-1] in _FINALS else word
+        return word[:-2]
+    return word[:-1] if word[-1] in _FINALS else word
+
+
+def _stems(word: str) -> set[str]:
+    """Stems of a lower-case Cyrillic word: the base, plus Ukrainian vowel and consonant alternations."""
+    base = _base(word)
     stems = {base}
     last = re.search(r"([іїео])([^аеєиіїоуюяыэ]+)$", base)
-    if last and base == word:
+    if last and base == word:  # і/ї in a closed last syllable: Харків -> Харкова, Київ -> Києва
         stems.update(base[: last.start()] + alt + last[2] for alt in _ALTERNATION.get(last[1], ()))
-    if re.search(r"[ео][кц]$", base):
-        stems.add(base[:-2] + base[-1])  # fleeting vowel: Кролевець -> Кролевця, Городок -> Городка
-    if word[-1] in "ая":
-        stems.update(s[:-1] + _VELARS[s[-1]] for s in list(stems) if s[-1:] in _VELARS)
+    if re.search(r"[ео][кц]$", base):  # fleeting vowel: Кролевець -> Кролевця, Городок -> Городка
+        stems.add(base[:-2] + base[-1])
+    if word[-1] in "ая":  # Кам'янка -> Кам'янці, Прага -> Празі
+        stems.update([s[:-1] + _VELARS[s[-1]] for s in stems if s[-1] in _VELARS])
     return {s for s in stems if len(s) >= 3} or {word}
 
 

