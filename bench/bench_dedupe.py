@@ -35,7 +35,7 @@ SCRAPER_BOILERPLATE = (
     "Go deeper:\nRead More\nRelated Articles\nLeave a Reply\nYour email address will not be published.\n"
     "Back to top button\nAdblock Detected\nPlease consider supporting us by disabling your ad blocker"
 )
-ADDED = "Officials said on Monday that the situation would be reviewed again later this week by a joint panel."
+ADDED = "Officials said on Monday that the situation would be reviewed again later this week by a panel."
 EXTRA = "Another sentence was added at the end by the editors tonight."
 KINDS = ("boilerplate", "title suffix", "truncated", "sentence added", "edited copy", "edited summary")
 
@@ -196,10 +196,13 @@ def print_pairs(run: Run, entries: list[Entry], pairs: list[tuple[int, int]]) ->
         print(f"\n**[{a}] ~ [{b}]** J={j:.2f} C={c:.2f} sizes={run.sigs[a].size}/{run.sigs[b].size}")
         for i in (a, b):
             e = entries[i]
-            print(f"  - `{e.outlet[:32]}` {e.when:%Y-%m-%d %H:%M} — {e.title[:100]}\n    > {e.text[:150]!r}")
+            print(f"  - `{e.outlet[:32]}` {e.when:%Y-%m-%d %H:%M} — {e.title[:100]}")
+            print(f"    > {e.text[:150]!r}")
 
 
-def measure(entries: list[Entry], config: tuple[float, float], sample: list[int], quiet: bool) -> dict[str, str]:
+def measure(
+    entries: list[Entry], config: tuple[float, float], sample: list[int], quiet: bool
+) -> dict[str, str]:
     seed_id = len(entries) - 1
     run = index_all(entries, config, FOREVER, list(range(len(entries))))
     pairs = flagged_pairs(run, list(range(len(entries))))
@@ -220,7 +223,7 @@ def measure(entries: list[Entry], config: tuple[float, float], sample: list[int]
         "signature ms (mean)": f"{run.sig_s / len(entries) * 1000:.3f}",
         "find ms (mean / p95)": f"{find.mean():.3f} / {np.percentile(find, 95):.3f}",
         "stories/s (signature + find + add)": f"{len(entries) / run.total_s:,.0f}",
-        "index heap per story (tracemalloc)": f"{index_bytes([s for s in run.sigs if s.size], config):,.0f} B",
+        "index heap per story (tracemalloc)": f"{index_bytes([s for s in run.sigs if s.size], config):,.0f}B",
     }
 
 

@@ -60,8 +60,14 @@ def status(path: Path) -> int:
     if not store_engine.is_current(engine):
         raise MonitorError("the database is not migrated; run: news-monitor db upgrade")
     for row in store_sources.all_states(engine):
-        health = "ok" if not row["error_count"] else f"{row['last_error_kind']} x{row['error_count']}"
-        print(f"{row['name']:<24} {health:<22} last success: {row['last_success_at'] or 'never'}")
+        print(f"{row['name']:<24} {_health(row):<22} last success: {row['last_success_at'] or 'never'}")
     counts = store_alerts.counts(engine)
     print("alerts: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("pending", "sending", "sent", "dead")))
     return 0
+
+
+def _health(row: dict[str, object]) -> str:
+    """``ok``, ``ok (parse_partial)`` for a warning on a working source, or ``<kind> x<failures>``."""
+    if row["error_count"]:
+        return f"{row['last_error_kind']} x{row['error_count']}"
+    return f"ok ({row['last_error_kind']})" if row["last_error_kind"] else "ok"

@@ -11,14 +11,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
-
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor import deliver, fetch
 from monitor.config import Config
 from monitor.dedupe import ClusterIndex, Signature
+from monitor.errors import StoreError
 from monitor.gazetteer import Gazetteer
 from monitor.match import CompiledWatchlist, compile_watches
 from monitor.store import engine as store_engine
@@ -49,8 +50,11 @@ class Context:
     host_locks: dict[str, asyncio.Semaphore] = field(default_factory=dict)
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run a synchronous store function off the event loop."""
-        return await asyncio.to_thread(fn, *args, **kwargs)
+        """Run a synchronous store function off the event loop; database errors become StoreError."""
+        try:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database error: {exc}") from exc
 
     async def cpu(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run CPU-bound parsing off the event loop (a thread: feedparser releases little, but

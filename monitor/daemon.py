@@ -8,6 +8,7 @@ import logging
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from monitor.match import CompiledWatchlist
 from monitor.models import PollReport
 from monitor.outbox import DrainReport, drain
 from monitor.pipeline import poll_source
-from monitor.scheduler import make_scheduler, schedule_drain, schedule_sources
+from monitor.scheduler import make_scheduler, schedule_drain, schedule_housekeeping, schedule_sources
 from monitor.store import alerts as store_alerts
 from monitor.store import engine as store_engine
 from monitor.systemd import Notifier
@@ -29,6 +30,7 @@ from monitor.systemd import Notifier
 log = logging.getLogger("monitor.daemon")
 STOP_GRACE = 25.0
 ONCE_CONCURRENCY = 8
+HOUSEKEEPING = timedelta(minutes=15)
 
 
 def load_config(path: Path, gazetteer: Gazetteer) -> tuple[Config, CompiledWatchlist]:
@@ -46,7 +48,14 @@ async def run_once(ctx: Context) -> tuple[list[PollReport], DrainReport]:
         async with limit:
             return await poll_source(ctx, source, force=True)
 
-    reports = list(await asyncio.gather(*(one(s) for s in ctx.config.sources)))
+    results = await asyncio.gather(*(one(s) for s in ctx.config.sources), return_exceptions=True)
+    reports = []
+    for source, result in zip(ctx.config.sources, results, strict=True):
+        if isinstance(result, BaseException):  # e.g. the database failed while recording the failure
+            log.error("poll source=%s failed: %s", source.name, result)
+            result = PollReport(source=source.name, error_kind=getattr(result, "kind", "internal_error"),
+                                error=str(result))
+        reports.append(result)
     return reports, await drain(ctx)
 
 
@@ -73,6 +82,12 @@ class Daemon:
     async def drain_job(self) -> None:
         async with self.drain_lock:
             await self._tracked(drain(self.ctx))
+
+    def housekeeping(self) -> None:
+        """Keep the dedup index bounded by the window (it is rebuilt from the database at start)."""
+        now = self.ctx.clock()
+        dropped = self.ctx.index.evict(now - self.ctx.config.settings.dedup_window)
+        log.info("housekeeping index=%d evicted=%d", len(self.ctx.index), dropped)
 
     async def _tracked(self, coro: Any) -> Any:
         task = asyncio.ensure_future(coro)
@@ -129,6 +144,7 @@ class Daemon:
         schedule_sources(self.scheduler, self.ctx.config.sources, self.ctx.config.settings, self.poll_job,
                          now, self.ctx.rng)
         schedule_drain(self.scheduler, self.ctx.config.settings.outbox_interval, self.drain_job, now)
+        schedule_housekeeping(self.scheduler, HOUSEKEEPING, self.housekeeping)
         self.scheduler.start()
         self.notifier.ready(self.status_line())
         log.info("running sources=%d watches=%d channels=%s", len(self.ctx.config.sources),

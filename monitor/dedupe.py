@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import numpy as np
+import numpy.typing as npt
 from datasketch import LeanMinHash, MinHash, MinHashLSH
 
 _SEED = 1  # fixed: signatures must be comparable across processes and restarts
@@ -28,6 +29,7 @@ _FORMAT = 1  # to_bytes() version
 _HEADER = struct.Struct("<BHI")  # version, num_perm, size; then 2 x num_perm uint32 (full, lede)
 _APOSTROPHES = str.maketrans(dict.fromkeys("’‘ʼʹ`´′＇", "'"))
 _TOKEN = re.compile(r"[^\W_]+(?:'[^\W_]+)*")
+_U32 = npt.NDArray[np.uint32]
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,8 @@ class Signature:
         """Compact, versioned form for the database (values packed as uint32)."""
         full = np.frombuffer(self.hashvalues, dtype="<u8")
         lede = np.frombuffer(self.lede, dtype="<u8")
+        if len(full) != len(lede) or int(max(full.max(initial=0), lede.max(initial=0))) > 0xFFFFFFFF:
+            raise ValueError("not a signature made by dedupe.signature()")
         header = _HEADER.pack(_FORMAT, len(full), self.size)
         return header + full.astype("<u4").tobytes() + lede.astype("<u4").tobytes()
 
@@ -85,15 +89,15 @@ def signature(title: str, text: str, *, num_perm: int = 128) -> Signature:
     return Signature(_minhash(shingles, num_perm), len(shingles), _minhash(lede, num_perm))
 
 
-def _contained(small: np.ndarray, large: np.ndarray) -> float:
+def _contained(small: _U32, large: _U32) -> float:
     """Estimated |S & L| / |S| from two signatures: of the permutations whose minimum over S | L lies
     in S, the share where it lies in L too (1.0 if none). Unlike J*(|S|+|L|)/((1+J)|S|), this stays
     exact for a true subset however small the Jaccard is."""
     from_small = int(np.count_nonzero(small <= large))
-    return np.count_nonzero(small == large) / from_small if from_small else 1.0
+    return int(np.count_nonzero(small == large)) / from_small if from_small else 1.0
 
 
-def _lean(values: np.ndarray) -> LeanMinHash:
+def _lean(values: _U32) -> LeanMinHash:
     return LeanMinHash(seed=_SEED, hashvalues=values.astype(np.uint32), scheme=_SCHEME)
 
 
@@ -101,8 +105,8 @@ def _lean(values: np.ndarray) -> LeanMinHash:
 class _Member:
     cluster_id: int
     seen_at: datetime
-    full: np.ndarray  # uint32 hash values
-    lede: np.ndarray
+    full: _U32
+    lede: _U32
     size: int
 
 
@@ -126,7 +130,7 @@ class ClusterIndex:
     def __len__(self) -> int:
         return len(self._members)
 
-    def _arrays(self, sig: Signature) -> tuple[np.ndarray, np.ndarray]:
+    def _arrays(self, sig: Signature) -> tuple[_U32, _U32]:
         full = np.frombuffer(sig.hashvalues, dtype="<u8")
         lede = np.frombuffer(sig.lede, dtype="<u8")
         if len(full) != self.num_perm or len(lede) != self.num_perm:

@@ -131,7 +131,16 @@ def demo_config(base: str, directory: Path, channels: dict[str, str] | None = No
 
 async def run(keep: Path | None = None) -> int:
     """Run the three phases and print every alert the log channel received."""
-    logging.getLogger("monitor").setLevel(logging.WARNING)
+    logger = logging.getLogger("monitor")
+    level = logger.level
+    logger.setLevel(logging.WARNING)  # the demo prints its own summary
+    try:
+        return await _run(keep)
+    finally:
+        logger.setLevel(level)
+
+
+async def _run(keep: Path | None) -> int:
     with tempfile.TemporaryDirectory(prefix="news-monitor-demo-") as tmp:
         directory = keep or Path(tmp)
         directory.mkdir(parents=True, exist_ok=True)

@@ -12,6 +12,7 @@ from monitor.models import Change
 # Sentence end: terminal punctuation, optional closing quotes/brackets, then whitespace.
 _END = re.compile(r"[.!?…]+[\"'”’»)\]]*\s+")
 _OPENERS = "\"'“‘«([„-–—•"
+_NEXT_CHAR = re.compile(r"[\"'“‘«(\[„\-–—•]*(\S)")
 # Words that end with "." without ending a sentence (compared lowercased, without the final dot).
 _ABBREVIATIONS = frozenset(
     "mr mrs ms dr prof gen lt col maj capt cpt sgt adm brig cmdr sen rep gov pres st ave jr sr "
@@ -35,11 +36,12 @@ def _is_abbreviation(before: str) -> bool:
 
 
 def _is_boundary(line: str, match: re.Match[str]) -> bool:
-    following = line[match.end() :].lstrip(_OPENERS)
-    if not following or not (following[0].isupper() or following[0].isdigit()):
+    following = _NEXT_CHAR.match(line, match.end())
+    if following is None or not (following[1].isupper() or following[1].isdigit()):
         return False
     punct = match.group().rstrip()
-    return not (punct.rstrip("\"'”’»)]") == "." and _is_abbreviation(line[: match.start()]))
+    before = line[max(0, match.start() - 40) : match.start()]  # bounded: no quadratic slicing
+    return not (punct.rstrip("\"'”’»)]") == "." and _is_abbreviation(before))
 
 
 def _split_line(line: str) -> list[str]:

@@ -24,41 +24,53 @@ _HTML_HINT = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s/>]|/[a-zA-Z]|!--)")
 _DELETE = "".join(map(chr, [*range(0, 9), 11, 12, *range(14, 32), *range(0x7F, 0xA0)]))
 _DELETE += "\u00ad\u061c\u180e\u200b\u200c\u200e\u200f\u202a\u202b\u202c\u202d\u202e"
 _DELETE += "\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069\ufeff"
-_SPACES = "\t\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u202f\u205f\u3000"
+_SPACES = "\t\r\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+_SPACES += "\u202f\u205f\u3000"
 _CLEAN = str.maketrans({**dict.fromkeys(_DELETE), **dict.fromkeys(_SPACES, " ")})
 _RUN_OF_SPACES = re.compile(r" {2,}")
 _BULLET = re.compile(r"^(?:[•●▪■◦‣·∙▸►*]|-(?= ))\s*")
 
-# Boilerplate lines: (pattern matched against the whole stripped line, applies to short lines only?).
-# "exact" rules (False) remove a line of any length; "short" rules (True) only lines of <= 12 words,
-# so a prose sentence that merely starts like a rule is never removed.
+# Boilerplate lines, matched (case-insensitively) against a whole stripped line: (pattern, short_only).
+# short_only rules remove only lines of <= 12 words, so prose that merely starts like a rule is kept;
+# the others are exact enough ("Read more: <headline>", cookie banners) to remove a line of any length.
 _SHORT_LINE_WORDS = 12
 _BOILERPLATE: tuple[tuple[str, bool], ...] = (
-    (r"free counter", False),  # hit-counter widget text on scraper sites (the seed story)
+    # scraper sites (the seed story): hit counter, link lists, comment forms, ad-block nags
+    (r"free counter", False),
     (r"(?:read|see) more\W*|continue reading\W*|read the (?:full|original) (?:story|article)\W*", False),
-    (r"(?:read|see) (?:more|also)\s*:.{0,200}", False),  # "Read more: <another headline>"
+    (r"(?:read|see) (?:more|also)\s*:.{0,200}", False),
+    (r"(?:читать|читати) (?:далее|далі|повністю|полностью)\W*|(?:детальніше|подробнее)\W*", False),
     (r"related (?:articles?|posts?|stories|news|content)\W*|go deeper\W*|more on this story\W*", False),
     (r"leave a (?:reply|comment)\W*|\d* ?comments?\W*|cancel reply", False),
     (r"your email address will not be published\.?(?: required fields are marked \*?)?", False),
     (r"back to top(?: button)?\W*|adblock detected\W*|ad ?block(?:er)? detected\W*", False),
     (r"please consider supporting us by disabling your ad ?blocker\W*", False),
+    # share bars, lone social-network buttons, newsletter and follow prompts
     (r"share this(?: article| story)?\W*|click to (?:share|email|print) .*|share on \w+\W*", True),
-    (r"(?:share|tweet|print|email|subscribe|copy link|facebook|twitter|x|x/twitter|whatsapp|telegram|viber|vk"
-     r"|linkedin|reddit|instagram|threads|bluesky|mastodon|youtube|pinterest|flipboard)\W*", False),  # buttons
-    (r"email address\s*\*|\*\s*indicates required", False),  # newsletter sign-up forms
+    (r"(?:share|tweet|print|email|subscribe|copy link|facebook|twitter|x|x/twitter|whatsapp|telegram"
+     r"|viber|vk|linkedin|reddit|instagram|threads|bluesky|mastodon|youtube|pinterest|flipboard)\W*", False),
+    (r"email address\s*\*|\*\s*indicates required", False),
     (r"(?:subscribe|sign up) (?:to|for) (?:our|the) .*newsletter.*", True),
     (r"follow us on .*|like this:?|loading\W*|like loading\W*", True),
+    # ads and cookie notices
     (r"advertisement\W*(?:scroll to continue.*)?|sponsored content\W*", False),
-    (r"(?:we|this (?:web)?site|our (?:web)?site) uses? cookies\b.*", False),  # cookie banners
-    (r"cookie (?:policy|settings|preferences|notice|consent)\W*|(?:accept|allow|reject) (?:all )?cookies\W*", False),
-    (r"читайте (?:також|также)\b.*", True),
-    (r"(?:подписывайтесь|підписуйтесь|підписуйтеся) на .*", True),
+    (r"(?:we|this (?:web)?site|our (?:web)?site) uses? cookies\b.*", False),
+    (r"cookie (?:policy|settings|preferences|notice|consent)\W*", False),
+    (r"(?:accept|allow|reject) (?:all )?cookies\W*", False),
+    # Ukrainian / Russian cross-links and channel prompts
+    (r"читайте (?:також|также)\b.{0,200}", False),
+    (r"(?:подписывайтесь|підписуйтесь|підписуйтеся) на .{0,200}", False),
+    # WordPress feed footer
     (r"the post .+ appeared first on .+", False),
 )
 _BOILERPLATE_RES = tuple((re.compile(p, re.IGNORECASE), short) for p, short in _BOILERPLATE)
-# WordPress/page-builder shortcodes left in feed text ("[time-brightcove not-tgx=”true”]", "[fusion_builder_row]"):
-# closing tags, names with "_"/"-", or tags with attributes. Plain "[video]" or "[1]" are kept.
-_SHORTCODE = re.compile(r"\[/[a-z][\w-]*\]|\[[a-z]\w*[_-][\w-]*(?:\s[^\]\n]*)?\]|\[[a-z][\w-]*\s[^\]\n]*=[^\]\n]*\]", re.I)
+# WordPress/page-builder shortcodes left in feed text ("[time-brightcove not-tgx=”true”]",
+# "[fusion_builder_row]"): closing tags, names with "_"/"-", or tags with attributes. "[video]", "[1]" stay.
+# Possessive scans that stop at the next "[" keep this linear on hostile input.
+_SHORTCODE = re.compile(
+    r"\[/[a-z][\w-]*\]|\[[a-z]\w*[_-][\w-]*(?:\s[^\[\]\n]*+)?\]|\[[a-z][\w-]*\s(?=[^\[\]\n]*=)[^\[\]\n]*+\]",
+    re.IGNORECASE,
+)
 # A trailing run of lines this short and without a sentence end is taken for link lists / tags.
 _TRAILING_MAX_WORDS = 6
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*$")
@@ -132,7 +144,7 @@ def _drop_trailing_short(lines: list[str]) -> list[str]:
 
 
 def strip_boilerplate(text: str) -> str:
-    """Remove scraper/site boilerplate lines (table ``_BOILERPLATE``), shortcodes and trailing link/tag lines."""
+    """Remove boilerplate lines (table ``_BOILERPLATE``), shortcodes and trailing link/tag lines."""
     stripped = (" ".join(_SHORTCODE.sub(" ", line).split()) for line in text.split("\n"))
     lines = [line for line in stripped if line and not _is_boilerplate(line)]
     return "\n".join(_drop_trailing_short(lines))

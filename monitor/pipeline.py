@@ -50,6 +50,10 @@ async def poll_source(ctx: Context, source: Source, *, force: bool = False) -> P
                      partial=parsed.partial)
     except MonitorError as exc:
         return await _record_failure(ctx, source, state.id, state.error_count, exc, now)
+    except Exception as exc:  # a bug on one feed's input must not stop the others or hot-loop this one
+        log.exception("poll source=%s internal error", source.name)
+        bug = MonitorError(f"{type(exc).__name__}: {exc}", kind="internal_error")
+        return await _record_failure(ctx, source, state.id, state.error_count, bug, now)
     report = replace(report, possible_gap=gap)
     _log_report(report)
     return report

@@ -35,8 +35,9 @@ OTHER_STORIES = {
     ),
     "kupiansk evacuation": (
         "Ukraine orders evacuation of villages near Kupiansk",
-        "Regional authorities ordered the mandatory evacuation of families with children from more than two "
-        "dozen villages around Kupiansk on Wednesday as Russian artillery fire on the railway hub intensified.\n"
+        "Regional authorities ordered the mandatory evacuation of families with children from more than "
+        "two dozen villages around Kupiansk on Wednesday as Russian artillery fire on the railway hub "
+        "intensified.\n"
         "Oleh Syniehubov, the head of the Kharkiv regional military administration, said buses would run "
         "twice a day to Kharkiv and that residents who refused to leave would have to sign a waiver.\n"
         "Ukrainian forces recaptured Kupiansk last September, but the front line has since moved back to "

@@ -22,29 +22,25 @@ TEXT = "\n".join([P1, P2, P3])
 IZYUM = "Ukrainian forces entered the city of Izyum on Saturday, CNN reported."
 
 
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        pytest.param("One. Two! Three? Four… Five", ["One.", "Two!", "Three?", "Four…", "Five"], id="terminators"),
-        pytest.param("Line one\nLine two.", ["Line one", "Line two."], id="lines are boundaries"),
-        pytest.param(P1, [P1], id="Gen. is an abbreviation"),
-        pytest.param(P3, [P3], id="U.K. is an abbreviation"),
-        pytest.param("It began on Jan. 5 in Kyiv. Then it spread.", ["It began on Jan. 5 in Kyiv.", "Then it spread."],
-                     id="month abbreviation"),
-        pytest.param("He said “It is over.” Then he left.", ["He said “It is over.”", "Then he left."],
-                     id="closing quote"),
-        pytest.param("“Why?” he asked. Nobody knew.", ["“Why?” he asked.", "Nobody knew."], id="lowercase continues"),
-        pytest.param("John F. Kennedy spoke. Crowds cheered.", ["John F. Kennedy spoke.", "Crowds cheered."],
-                     id="initial"),
-        pytest.param("Population 3.5 million. Next", ["Population 3.5 million.", "Next"], id="decimal number"),
-        pytest.param(
-            "Сили оборони звільнили Ізюм. Бої тривають у с. Кам'янка! «Ми йдемо вперед», — сказав він.",
-            ["Сили оборони звільнили Ізюм.", "Бої тривають у с. Кам'янка!", "«Ми йдемо вперед», — сказав він."],
-            id="Cyrillic",
-        ),
-        pytest.param("", [], id="empty"),
-    ],
-)
+SPLITS = {
+    "terminators": ("One. Two! Three? Four… Five", ["One.", "Two!", "Three?", "Four…", "Five"]),
+    "lines are boundaries": ("Line one\nLine two.", ["Line one", "Line two."]),
+    "Gen. is an abbreviation": (P1, [P1]),
+    "U.K. is an abbreviation": (P3, [P3]),
+    "month abbreviation": ("On Jan. 5 it began. Then it spread.", ["On Jan. 5 it began.", "Then it spread."]),
+    "closing quote": ("He said “It is over.” Then he left.", ["He said “It is over.”", "Then he left."]),
+    "lowercase continues": ("“Why?” he asked. Nobody knew.", ["“Why?” he asked.", "Nobody knew."]),
+    "initial": ("John F. Kennedy spoke. Crowds cheered.", ["John F. Kennedy spoke.", "Crowds cheered."]),
+    "decimal number": ("Population 3.5 million. Next", ["Population 3.5 million.", "Next"]),
+    "Cyrillic": (
+        "Сили оборони звільнили Ізюм. Бої тривають у с. Кам'янка! «Ми йдемо вперед», — сказав він.",
+        ["Сили оборони звільнили Ізюм.", "Бої тривають у с. Кам'янка!", "«Ми йдемо вперед», — сказав він."],
+    ),
+    "empty": ("", []),
+}
+
+
+@pytest.mark.parametrize(("text", "expected"), SPLITS.values(), ids=SPLITS.keys())
 def test_sentences(text: str, expected: list[str]) -> None:
     assert sentences(text) == expected
 
@@ -53,23 +49,36 @@ def test_sentences(text: str, expected: list[str]) -> None:
     ("new_title", "new_text", "expected"),
     [
         pytest.param(TITLE, "\n\n".join([P1, P2, "  " + P3 + "  "]), None, id="whitespace-only edit"),
-        pytest.param(TITLE.upper(), TEXT.replace(",", "").replace("’", "'"), None, id="punctuation/case-only"),
-        pytest.param(TITLE, "\n".join([P1, P2, IZYUM, P3]), Change(added=(IZYUM,), removed=()), id="bullet added"),
+        pytest.param(
+            TITLE.upper(), TEXT.replace(",", "").replace("’", "'"), None, id="punctuation/case-only",
+        ),
+        pytest.param(
+            TITLE, "\n".join([P1, P2, IZYUM, P3]), Change(added=(IZYUM,), removed=()), id="bullet added",
+        ),
         pytest.param(
             TITLE,
             TEXT.replace("Zaluzhnyi", "Zaluzhny"),
             Change(added=(P1.replace("Zaluzhnyi", "Zaluzhny"),), removed=(P1,)),
             id="typo fix",
         ),
-        pytest.param(TITLE, "\n".join([P1, P3]), Change(added=(), removed=tuple(sentences(P2))), id="paragraph removed"),
+        pytest.param(
+            TITLE,
+            "\n".join([P1, P3]),
+            Change(added=(), removed=tuple(sentences(P2))),
+            id="paragraph removed",
+        ),
         pytest.param(
             "Ukraine retakes Izyum",
             TEXT,
             Change(added=("Ukraine retakes Izyum",), removed=(TITLE,)),
             id="title edit",
         ),
-        pytest.param(TITLE, P1 + " " + IZYUM + "\n" + P2 + "\n" + P3, Change(added=(IZYUM,), removed=()),
-                     id="sentence appended to paragraph"),
+        pytest.param(
+            TITLE,
+            "\n".join([P1 + " " + IZYUM, P2, P3]),
+            Change(added=(IZYUM,), removed=()),
+            id="sentence appended to paragraph",
+        ),
     ],
 )
 def test_compare(new_title: str, new_text: str, expected: Change | None) -> None:

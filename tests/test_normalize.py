@@ -33,14 +33,20 @@ SEED_BOILERPLATE = [
         pytest.param("<p>One</p><p>Two</p>", "One\nTwo", id="paragraphs become lines"),
         pytest.param("a<br>b<br/>c", "a\nb\nc", id="br is a line break"),
         pytest.param("<ul><li>one</li><li>two</li></ul>", "one\ntwo", id="list items own lines"),
-        pytest.param("<script>var x = 1;</script><style>p {}</style><p>text</p>", "text", id="script dropped"),
+        pytest.param(
+            "<script>var x = 1;</script><style>p {}</style><p>text</p>", "text", id="script dropped",
+        ),
         pytest.param("<p>Tom &amp; Jerry&nbsp;&#8217;s &lt;b&gt;</p>", "Tom & Jerry ’s <b>", id="entities"),
         pytest.param("a\x00b\u202ec\u200bd\u2066e\x7ff\ufeffg", "abcdefg", id="NUL and bidi stripped"),
         pytest.param("<p>  a \t  b  </p>", "a b", id="spaces collapsed"),
-        pytest.param("<p>• Russia also</p><p>- item</p><p>▪ x</p>", "Russia also\nitem\nx", id="bullets removed"),
+        pytest.param(
+            "<p>• Russia also</p><p>- item</p><p>▪ x</p>", "Russia also\nitem\nx", id="bullets removed",
+        ),
         pytest.param("line one\n\n\nline two", "line one\nline two", id="plain text keeps lines"),
         pytest.param("<p>a\nb</p>", "a b", id="newline inside html is a space"),
-        pytest.param("<p>Kharkiv <b>region</b> <a href='x'>gains</a></p>", "Kharkiv region gains", id="inline"),
+        pytest.param(
+            "<p>Kharkiv <b>region</b> <a href='x'>gains</a></p>", "Kharkiv region gains", id="inline",
+        ),
         pytest.param("Cafe\u0301", "Café", id="NFC"),
         pytest.param("<div><p></p><p> </p></div>", "", id="no empty lines"),
         pytest.param(
@@ -85,13 +91,17 @@ def test_boilerplate_line_removed(line: str) -> None:
     ("text", "expected"),
     [
         pytest.param(f"{PROSE}\nUkraine\nRussia\nWar in Ukraine", PROSE, id="trailing tag lines dropped"),
-        pytest.param(f"{PROSE}\nFighting continues.", f"{PROSE}\nFighting continues.", id="short final sentence"),
+        pytest.param(
+            f"{PROSE}\nFighting continues.", f"{PROSE}\nFighting continues.", id="short final sentence",
+        ),
         pytest.param(
             "[fusion_builder_row][fusion_text columns=”” a=”b c”]Kupiansk retaken [video] [1][/fusion_text]",
             "Kupiansk retaken [video] [1]",
             id="shortcodes removed, plain brackets kept",
         ),
-        pytest.param("Explosions in Kharkiv\n@kharkiv_news", "Explosions in Kharkiv\n@kharkiv_news", id="short post"),
+        pytest.param(
+            "Explosions in Kharkiv\n@kharkiv_news", "Explosions in Kharkiv\n@kharkiv_news", id="short post",
+        ),
         pytest.param(
             "Follow us on the ground as Ukrainian troops push toward Kupiansk, a railway hub that supplies "
             "Russian forces across the Donbas.",
@@ -125,7 +135,8 @@ def test_seed_boilerplate_removed(seed_text: str) -> None:
 
 
 def test_seed_normalized_story(seed_text: str) -> None:
-    item = RawItem(guid=None, link="https://example.org/a?utm_source=x", title=seed_text.split("\n")[2], html=seed_text)
+    title = seed_text.split("\n")[2]
+    item = RawItem(guid=None, link="https://example.org/a?utm_source=x", title=title, html=seed_text)
     story = normalize(item)
     assert story.title == "Ukraine furthers gains in Kharkiv region following major breakthrough"
     assert story.text.split("\n") == _seed_article_lines(seed_text)[1:]  # title line dropped from the text
@@ -135,13 +146,17 @@ def test_seed_normalized_story(seed_text: str) -> None:
 @pytest.mark.parametrize(
     ("url", "expected"),
     [
-        pytest.param("https://ex.com/a?utm_source=tw&utm_medium=x&id=3", "https://ex.com/a?id=3", id="utm stripped"),
+        pytest.param(
+            "https://ex.com/a?utm_source=tw&utm_medium=x&id=3", "https://ex.com/a?id=3", id="utm stripped",
+        ),
         pytest.param("javascript:alert(1)", None, id="javascript link dropped"),
         pytest.param("mailto:desk@ex.com", None, id="mailto dropped"),
         pytest.param("/news/1", None, id="relative link dropped"),
         pytest.param(None, None, id="None stays None"),
         pytest.param("http://[::1/x", None, id="broken URL is None"),
-        pytest.param("HTTPS://WWW.Ex.COM/News/A#top", "https://www.ex.com/News/A", id="host lowercased, fragment"),
+        pytest.param(
+            "HTTPS://WWW.Ex.COM/News/A#top", "https://www.ex.com/News/A", id="host lowercased, fragment",
+        ),
         pytest.param("https://ex.com:443/a", "https://ex.com/a", id="default port dropped"),
         pytest.param("http://ex.com:8080/a", "http://ex.com:8080/a", id="other port kept"),
         pytest.param("https://ex.com", "https://ex.com/", id="empty path is /"),
@@ -150,7 +165,9 @@ def test_seed_normalized_story(seed_text: str) -> None:
             "https://ex.com/a?b=2&a=1&c=%20",
             id="tracking params dropped, others in order",
         ),
-        pytest.param("https://ex.com/новини/1?q=Харків", "https://ex.com/новини/1?q=Харків", id="Cyrillic kept"),
+        pytest.param(
+            "https://ex.com/новини/1?q=Харків", "https://ex.com/новини/1?q=Харків", id="Cyrillic kept",
+        ),
         pytest.param(" https://t.me/s/channel/123 ", "https://t.me/s/channel/123", id="whitespace trimmed"),
     ],
 )
@@ -162,7 +179,9 @@ def test_canonical_url(url: str | None, expected: str | None) -> None:
     ("a", "b", "same"),
     [
         pytest.param(("T", "Forces entered Izyum."), ("T", "Forces  entered\nIzyum"), True, id="whitespace"),
-        pytest.param(("T", "Forces entered Izyum."), ("t", "FORCES ENTERED IZYUM!"), True, id="case and punct"),
+        pytest.param(
+            ("T", "Forces entered Izyum."), ("t", "FORCES ENTERED IZYUM!"), True, id="case and punct",
+        ),
         pytest.param(("T", "“a turning point”"), ("T", '"a turning point"'), True, id="quotes"),
         pytest.param(("T", "Сили звільнили Ізюм."), ("t", "сили звільнили ізюм"), True, id="Cyrillic case"),
         pytest.param(("T", "Forces entered Izyum."), ("T", "Forces left Izyum."), False, id="word change"),
@@ -180,7 +199,9 @@ WHEN = datetime(2022, 9, 11, 12, 0, tzinfo=UTC)
     ("item", "key"),
     [
         pytest.param(RawItem(" g-1 ", "https://ex.com/a", "T", "x"), "guid:g-1", id="guid key"),
-        pytest.param(RawItem(None, "https://EX.com/a?utm_x=1", "T", "x"), "link:https://ex.com/a", id="link key"),
+        pytest.param(
+            RawItem(None, "https://EX.com/a?utm_x=1", "T", "x"), "link:https://ex.com/a", id="link key",
+        ),
         pytest.param(RawItem("", "javascript:x", "T", "x", WHEN), "hash:", id="hash key"),
     ],
 )

@@ -9,10 +9,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.schedulers.base import STATE_PAUSED
 
 from monitor.config import Config, Source, parse_text
-from monitor.scheduler import POLL_PREFIX, make_scheduler, schedule_drain, schedule_sources
+from monitor.scheduler import (
+    POLL_PREFIX,
+    make_scheduler,
+    schedule_drain,
+    schedule_housekeeping,
+    schedule_sources,
+)
 
 NOW = datetime(2022, 9, 11, 16, 0, tzinfo=UTC)
 SPREAD = timedelta(seconds=30)
@@ -66,7 +74,7 @@ async def test_make_scheduler_is_in_memory_utc_with_safe_job_defaults() -> None:
         schedule_drain(sched, timedelta(seconds=30), nothing, NOW)
         job = sched.get_job("outbox")
         assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 60)
-        assert type(sched._lookup_jobstore("default")).__name__ == "MemoryJobStore"
+        assert isinstance(sched._lookup_jobstore("default"), MemoryJobStore)  # nothing pickled
     finally:
         sched.shutdown(wait=False)
 
@@ -84,7 +92,7 @@ async def test_one_poll_job_per_source(scheduler: AsyncIOScheduler) -> None:
         assert job.trigger.jitter == 20
         assert (job.max_instances, job.coalesce, job.misfire_grace_time) == (1, True, 60)
         assert NOW <= job.next_run_time <= NOW + SPREAD, source.name
-    assert scheduler.state == 2  # STATE_PAUSED: nothing ran
+    assert scheduler.state == STATE_PAUSED
     assert poll.sources == []
 
 
@@ -114,7 +122,9 @@ async def test_first_runs_are_spread_over_thirty_seconds(scheduler: AsyncIOSched
         pytest.param("interval: 5m\n  jitter: 2m", 120, id="jitter in whole seconds"),
     ],
 )
-async def test_jitter_comes_from_settings(scheduler: AsyncIOScheduler, settings: str, jitter: int | None) -> None:
+async def test_jitter_comes_from_settings(
+    scheduler: AsyncIOScheduler, settings: str, jitter: int | None
+) -> None:
     cfg = config('  - {name: wire, url: "http://127.0.0.1:9/wire.xml"}\n', settings)
     schedule_sources(scheduler, cfg.sources, cfg.settings, Calls(), NOW, random.Random(1))
     assert scheduler.get_job("poll:wire").trigger.jitter == jitter
@@ -149,3 +159,32 @@ async def test_drain_job_runs_at_once_then_at_its_interval(scheduler: AsyncIOSch
     assert (job.id, job.func, job.args) == ("outbox", nothing, ())
     assert job.trigger.interval == timedelta(seconds=45) and job.next_run_time == NOW
     assert job.trigger.get_next_fire_time(NOW, NOW) == NOW + timedelta(seconds=45)
+
+
+async def test_rescheduling_keeps_the_timer_of_an_unchanged_source(scheduler: AsyncIOScheduler) -> None:
+    """A reload must not make every source poll again within 30 s (a SIGHUP loop would hammer feeds)."""
+    schedule_sources(scheduler, THREE.sources, THREE.settings, Calls(), NOW, random.Random(1))
+    before = {job_id: job.next_run_time for job_id, job in poll_jobs(scheduler).items()}
+
+    moved = config(
+        '  - {name: wire, url: "http://127.0.0.1:9/moved.xml"}\n'  # same interval, new URL
+        '  - {name: fast, url: "http://127.0.0.1:9/fast.xml", interval: 90s}\n'  # new interval
+        "  - {name: tg, type: telegram, channel: frontnews, interval: 2h}\n"
+    )
+    later = NOW + timedelta(minutes=3)
+    schedule_sources(scheduler, moved.sources, moved.settings, Calls(), later, random.Random(2))
+    jobs = poll_jobs(scheduler)
+    assert jobs["poll:wire"].next_run_time == before["poll:wire"]
+    assert jobs["poll:wire"].args[0].url == "http://127.0.0.1:9/moved.xml"  # the new source, old timer
+    assert jobs["poll:tg"].next_run_time == before["poll:tg"]
+    assert later <= jobs["poll:fast"].next_run_time <= later + SPREAD
+    assert jobs["poll:fast"].trigger.interval == timedelta(seconds=90)
+
+
+async def test_housekeeping_job_is_periodic(scheduler: AsyncIOScheduler) -> None:
+    calls: list[int] = []
+    schedule_housekeeping(scheduler, timedelta(minutes=15), lambda: calls.append(1))
+    job = scheduler.get_job("housekeeping")
+    assert job is not None and job.trigger.interval == timedelta(minutes=15)
+    job.func()
+    assert calls == [1]

@@ -25,7 +25,10 @@ def make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True)
     db = parsed.database
     if db and db != ":memory:":
-        Path(db).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            Path(db).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise StoreError(f"cannot create the folder of the SQLite database {db}: {exc.strerror}") from None
     engine = create_engine(url, connect_args={"timeout": 15})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
@@ -63,7 +66,8 @@ def upgrade(engine: Engine) -> None:
     try:
         command.upgrade(_alembic_config(engine), "head")
     except SQLAlchemyError as exc:
-        raise StoreError(f"database migration failed: {exc}") from exc
+        raise StoreError(f"database {engine.url.render_as_string(hide_password=True)}: migration failed: "
+                         f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}") from exc
     finally:
         os.umask(old)
 
