@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 CONFIG  ?= config/watchlist.yaml
 STAMP   := $(VENV)/.installed
 
-.PHONY: run once demo check test bench gazetteer clean
+.PHONY: run once demo check test bench gazetteer lint clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
@@ -43,3 +43,8 @@ gazetteer: $(STAMP)                ## rebuild monitor/data/gazetteer-ua.json fro
 
 clean:
 	rm -rf $(VENV) var .pytest_cache *.egg-info
+
+lint: $(STAMP)                     ## ruff and mypy --strict (not part of make test)
+	$(BIN)/pip install -q ruff mypy
+	$(BIN)/ruff check monitor tests bench migrations
+	$(BIN)/mypy --strict --explicit-package-bases --ignore-missing-imports monitor

@@ -24,7 +24,7 @@ def _setup_logging(verbose: bool) -> None:
     fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else \
         "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, stream=sys.stderr)
-    for noisy in ("apprise", "urllib3", "httpx", "httpcore", "apscheduler.executors", "alembic"):
+    for noisy in ("apprise", "urllib3", "httpx", "httpcore", "apscheduler", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # DEBUG there can carry webhook secrets
 
 

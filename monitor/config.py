@@ -92,17 +92,17 @@ class Settings(_Model):
     jitter: Duration = timedelta(seconds=30)
     fetch_timeout: Duration = timedelta(seconds=30)
     max_bytes: Size = 5 * 2**20
-    max_items: StrictInt = Field(200, ge=1, le=5000)
+    max_items: StrictInt = Field(default=200, ge=1, le=5000)
     user_agent: StrictStr = "news-monitor/0.1 (+https://github.com/news-monitor)"
     dedup_window: Duration = timedelta(hours=72)
-    dedup_threshold: StrictFloat = Field(0.5, gt=0.0, le=1.0)
-    dedup_containment: StrictFloat = Field(0.8, gt=0.0, le=1.0)
+    dedup_threshold: StrictFloat = Field(default=0.5, gt=0.0, le=1.0)
+    dedup_containment: StrictFloat = Field(default=0.8, gt=0.0, le=1.0)
     alerts_file: StrictStr | None = "var/alerts.jsonl"
     outbox_interval: Duration = timedelta(seconds=30)
     retry_base: Duration = timedelta(seconds=30)
     retry_max: Duration = timedelta(hours=1)
     retry_budget: Duration = timedelta(hours=24)
-    max_attempts: StrictInt = Field(20, ge=1, le=1000)
+    max_attempts: StrictInt = Field(default=20, ge=1, le=1000)
 
     @field_validator("interval")
     @classmethod

@@ -4,6 +4,7 @@ SIGHUP reload), watchdog pings only while the database answers, and ``run_once``
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Callable
@@ -129,10 +130,8 @@ class Daemon:
                 self.notifier.notify(f"WATCHDOG=1\nSTATUS={self.status_line()}, {pending} alerts pending")
             else:
                 log.error("database does not answer; withholding the watchdog ping")
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), interval)
-            except TimeoutError:
-                pass
 
     async def serve(self) -> None:
         loop = asyncio.get_running_loop()

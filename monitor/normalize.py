@@ -13,8 +13,44 @@ from monitor.models import RawItem, Story
 
 # Elements that end a line (a paragraph) when they open or close.
 _BLOCK_TAGS = frozenset(
-    "address article aside blockquote br caption dd div dl dt figcaption figure footer form h1 h2 h3 h4 "
-    "h5 h6 header hr li main nav ol p pre section table tbody td th thead tr ul".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "caption",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
 )
 # Elements whose content is never text.
 _SKIP_TAGS = frozenset({"script", "style", "noscript", "template", "svg"})
@@ -47,8 +83,11 @@ _BOILERPLATE: tuple[tuple[str, bool], ...] = (
     (r"please consider supporting us by disabling your ad ?blocker\W*", False),
     # share bars, lone social-network buttons, newsletter and follow prompts
     (r"share this(?: article| story)?\W*|click to (?:share|email|print) .*|share on \w+\W*", True),
-    (r"(?:share|tweet|print|email|subscribe|copy link|facebook|twitter|x|x/twitter|whatsapp|telegram"
-     r"|viber|vk|linkedin|reddit|instagram|threads|bluesky|mastodon|youtube|pinterest|flipboard)\W*", False),
+    (
+        r"(?:share|tweet|print|email|subscribe|copy link|facebook|twitter|x|x/twitter|whatsapp|telegram"
+        r"|viber|vk|linkedin|reddit|instagram|threads|bluesky|mastodon|youtube|pinterest|flipboard)\W*",
+        False,
+    ),
     (r"email address\s*\*|\*\s*indicates required", False),
     (r"(?:subscribe|sign up) (?:to|for) (?:our|the) .*newsletter.*", True),
     (r"follow us on .*|like this:?|loading\W*|like loading\W*", True),
@@ -76,8 +115,33 @@ _TRAILING_MAX_WORDS = 6
 _SENTENCE_END = re.compile(r"[.!?…][\"'”’»)]*$")
 
 _TRACKING_PARAMS = frozenset(
-    "fbclid gclid dclid gbraid wbraid yclid msclkid mc_cid mc_eid ref ref_src ref_url cmpid ocid _ga _gl "
-    "igshid igsh smid smtyp guccounter __twitter_impression wt.mc_id s_cid ito".split()
+    [
+        "fbclid",
+        "gclid",
+        "dclid",
+        "gbraid",
+        "wbraid",
+        "yclid",
+        "msclkid",
+        "mc_cid",
+        "mc_eid",
+        "ref",
+        "ref_src",
+        "ref_url",
+        "cmpid",
+        "ocid",
+        "_ga",
+        "_gl",
+        "igshid",
+        "igsh",
+        "smid",
+        "smtyp",
+        "guccounter",
+        "__twitter_impression",
+        "wt.mc_id",
+        "s_cid",
+        "ito",
+    ]
 )
 _TRACKING_PREFIXES = ("utm_", "at_", "mtm_", "pk_", "hsa_")
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}

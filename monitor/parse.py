@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import feedparser  # type: ignore[import-untyped]
+import feedparser
 
 from monitor.errors import ParseError
 from monitor.models import ParseResult, RawItem
@@ -144,6 +144,7 @@ def _published(entry: Mapping[str, Any]) -> datetime | None:
     if not isinstance(parsed, tuple) or len(parsed) < 6 or parsed[0] not in _YEARS:  # a time.struct_time
         return None
     try:
-        return datetime(*parsed[:6], tzinfo=UTC)
+        year, month, day, hour, minute, second = (int(x) for x in parsed[:6])
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
     except ValueError:
         return None

@@ -139,8 +139,10 @@ class Item:
 
 
 def rss(*items: Item) -> bytes:
-    parts = ['<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>t</title>'
-             "<link>https://wire.example/</link><description>d</description>"]
+    parts = [
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>t</title>'
+        "<link>https://wire.example/</link><description>d</description>"
+    ]
     for it in items:
         parts.append("<item>")
         parts.append(f"<title>{html.escape(it.title)}</title>")
@@ -155,21 +157,56 @@ def rss(*items: Item) -> bytes:
     return "".join(parts).encode()
 
 
-def feed(body: bytes, *, ctype: str = RSS, etag: str | None = None, status: int = 200,
-         extra: tuple[tuple[str, str], ...] = ()) -> Reply:
+def feed(
+    body: bytes,
+    *,
+    ctype: str = RSS,
+    etag: str | None = None,
+    status: int = 200,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> Reply:
     headers = (("Content-Type", ctype),) + ((("ETag", etag),) if etag else ()) + extra
     return Reply(status=status, body=body, headers=headers)
 
 
-WORDS = ("amber birch cedar delta ember fjord glade harbor island juniper kettle lantern meadow "
-         "nectar orchard pebble quarry river saddle timber upland valley willow yarrow zephyr").split()
+WORDS = [
+    "amber",
+    "birch",
+    "cedar",
+    "delta",
+    "ember",
+    "fjord",
+    "glade",
+    "harbor",
+    "island",
+    "juniper",
+    "kettle",
+    "lantern",
+    "meadow",
+    "nectar",
+    "orchard",
+    "pebble",
+    "quarry",
+    "river",
+    "saddle",
+    "timber",
+    "upland",
+    "valley",
+    "willow",
+    "yarrow",
+    "zephyr",
+]
 
 
 def neutral(n: int) -> Item:
     """A distinct story that matches no watch."""
     words = " ".join(WORDS[(n * 7 + i) % len(WORDS)] for i in range(12))
-    return Item(title=f"Item {n} {WORDS[n % len(WORDS)]}", guid=f"t-{n}", link=f"https://t.example.org/{n}",
-                body=f"Body of item {n}: {words}. Number {n} again, {words.upper()}.")
+    return Item(
+        title=f"Item {n} {WORDS[n % len(WORDS)]}",
+        guid=f"t-{n}",
+        link=f"https://t.example.org/{n}",
+        body=f"Body of item {n}: {words}. Number {n} again, {words.upper()}.",
+    )
 
 
 def tg_page(channel: str, ids: range) -> bytes:
@@ -177,13 +214,15 @@ def tg_page(channel: str, ids: range) -> bytes:
         f'<div class="tgme_widget_message_wrap"><div class="tgme_widget_message js-widget_message" '
         f'data-post="{channel}/{n}"><div class="tgme_widget_message_bubble">'
         f'<div class="tgme_widget_message_text js-message_text">Bulletin {n}: '
-        f'{" ".join(WORDS[(n + i) % len(WORDS)] for i in range(8))} {n * 37}</div>'
+        f"{' '.join(WORDS[(n + i) % len(WORDS)] for i in range(8))} {n * 37}</div>"
         f'<a class="tgme_widget_message_date" href="https://t.me/{channel}/{n}">'
         f'<time datetime="2022-09-11T09:00:00+00:00">09:00</time></a></div></div></div>'
         for n in ids
     )
-    return (f'<!DOCTYPE html><html><head><meta property="og:title" content="{channel}"></head><body>'
-            f'<div class="tgme_channel_info"></div><section>{posts}</section></body></html>').encode()
+    return (
+        f'<!DOCTYPE html><html><head><meta property="og:title" content="{channel}"></head><body>'
+        f'<div class="tgme_channel_info"></div><section>{posts}</section></body></html>'
+    ).encode()
 
 
 # -- the environment --------------------------------------------------------------------------------------
@@ -235,8 +274,9 @@ def feeds() -> Iterator[FeedServer]:
 @pytest.fixture
 async def env(tmp_path: Path, clock: FakeClock, feeds: FeedServer) -> AsyncIterator[Env]:
     cfg = parse_text(CONFIG.format(dir=tmp_path, base=feeds.base), "t.yaml", environ={})
-    async with open_context(cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock,
-                            database_url=f"sqlite:///{tmp_path}/t.db") as ctx:
+    async with open_context(
+        cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock, database_url=f"sqlite:///{tmp_path}/t.db"
+    ) as ctx:
         ctx.rng = random.Random(1234)
         yield Env(ctx, feeds, clock)
 
@@ -245,8 +285,12 @@ async def env(tmp_path: Path, clock: FakeClock, feeds: FeedServer) -> AsyncItera
 
 
 async def test_304_sends_the_stored_etag_skips_the_parse_and_resets_the_error_count(env: Env) -> None:
-    env.feeds.serve("/wire.xml", feed(rss(neutral(1)), etag='"v1"'), feed(b"", status=500),
-                    Reply(status=304, body=b"", headers=(("ETag", '"v1"'),)))
+    env.feeds.serve(
+        "/wire.xml",
+        feed(rss(neutral(1)), etag='"v1"'),
+        feed(b"", status=500),
+        Reply(status=304, body=b"", headers=(("ETag", '"v1"'),)),
+    )
     first = await env.poll()
     assert (first.fetched, first.new_stories, first.error_kind) == (True, 1, None)
     assert env.state().etag == '"v1"'
@@ -338,12 +382,24 @@ async def test_backoff_doubles_up_to_six_hours_and_never_parks_the_feed(env: Env
     [
         pytest.param(feed(b""), "empty_body", INTERVAL, id="empty 200 body is empty_body"),
         pytest.param(feed(b" \n\t \n"), "empty_body", INTERVAL, id="whitespace-only body is empty_body"),
-        pytest.param(feed(b'{"error": "rate limited"}', ctype="application/json"), "not_a_feed", INTERVAL,
-                     id="json error body is not_a_feed"),
-        pytest.param(Reply(status=429, body=b"slow down", headers=(("Retry-After", "600"),)), "http_status",
-                     timedelta(seconds=600), id="429 honours Retry-After 600"),
-        pytest.param(Reply(status=503, body=b"<html>wait</html>", headers=(("Retry-After", "99999"),)),
-                     "http_status", MAX_BACKOFF, id="503 Retry-After is capped at 6h"),
+        pytest.param(
+            feed(b'{"error": "rate limited"}', ctype="application/json"),
+            "not_a_feed",
+            INTERVAL,
+            id="json error body is not_a_feed",
+        ),
+        pytest.param(
+            Reply(status=429, body=b"slow down", headers=(("Retry-After", "600"),)),
+            "http_status",
+            timedelta(seconds=600),
+            id="429 honours Retry-After 600",
+        ),
+        pytest.param(
+            Reply(status=503, body=b"<html>wait</html>", headers=(("Retry-After", "99999"),)),
+            "http_status",
+            MAX_BACKOFF,
+            id="503 Retry-After is capped at 6h",
+        ),
         pytest.param(Reply(status=500, body=b"boom"), "http_status", INTERVAL, id="500 is http_status"),
         pytest.param(Reply(status=404, body=b"gone"), "http_status", INTERVAL, id="404 is http_status"),
     ],
@@ -418,8 +474,7 @@ def _cut_after(marker: bytes) -> bytes:
     ],
 )
 @pytest.mark.parametrize("known", [pytest.param(False, id="unseen"), pytest.param(True, id="known")])
-async def test_entry_at_the_cut_is_held_back_until_a_complete_fetch(env: Env, truncated: bytes,
-                                                                   known: bool) -> None:
+async def test_entry_at_the_cut_is_held_back_until_a_complete_fetch(env: Env, truncated: bytes, known: bool) -> None:
     """A cut-off entry never becomes a phantom story (a second alert later) or a text-deleting version."""
     if known:
         env.feeds.serve("/wire.xml", feed(CUT_FEED))
@@ -449,14 +504,19 @@ async def test_complete_last_entry_of_a_malformed_feed_is_kept(env: Env) -> None
 
 async def test_duplicate_and_missing_guids_give_one_story_per_identity(env: Env) -> None:
     """F19: a repeated GUID keeps its first item; items without GUID fall back to link, then title."""
-    env.feeds.serve("/wire.xml", feed(rss(
-        Item("one", guid="same", link="https://dup.example.org/1"),
-        Item("two", guid="same", link="https://dup.example.org/2"),
-        Item("three, neither guid nor link"),
-        Item("four, no guid", link="https://dup.example.org/4?utm_source=x"),
-        Item("five, shares a link", guid="g5", link="https://dup.example.org/shared"),
-        Item("six, shares the same link", guid="g6", link="https://dup.example.org/shared"),
-    )))
+    env.feeds.serve(
+        "/wire.xml",
+        feed(
+            rss(
+                Item("one", guid="same", link="https://dup.example.org/1"),
+                Item("two", guid="same", link="https://dup.example.org/2"),
+                Item("three, neither guid nor link"),
+                Item("four, no guid", link="https://dup.example.org/4?utm_source=x"),
+                Item("five, shares a link", guid="g5", link="https://dup.example.org/shared"),
+                Item("six, shares the same link", guid="g6", link="https://dup.example.org/shared"),
+            )
+        ),
+    )
     report = await env.poll()
     assert (report.items, report.new_stories, report.duplicates) == (5, 5, 0)
     by_key = {s["key"]: s["title"] for s in env.stories()}
@@ -497,8 +557,9 @@ async def test_edited_title_is_a_version_without_a_second_alert(env: Env) -> Non
     assert len(env.versions()) == 2 and env.outbox() == {"pending": 1}
 
 
-@pytest.mark.parametrize("guid", [pytest.param(None, id="identity from link"),
-                                  pytest.param("g1", id="identity from guid")])
+@pytest.mark.parametrize(
+    "guid", [pytest.param(None, id="identity from link"), pytest.param("g1", id="identity from guid")]
+)
 async def test_tracking_parameter_change_is_neither_a_story_nor_a_version(env: Env, guid: str | None) -> None:
     link = "https://wire.example/izium?id=7&utm_source=rss&utm_medium=feed"
     env.feeds.serve("/wire.xml", feed(rss(Item(IZIUM_ITEM.title, IZIUM, guid=guid, link=link))))
@@ -522,9 +583,7 @@ async def test_tracking_parameter_change_is_neither_a_story_nor_a_version(env: E
         pytest.param(range(100, 116), False, id="the same page is no gap"),
     ],
 )
-async def test_telegram_gap_between_polls(
-    env: Env, caplog: pytest.LogCaptureFixture, second: range, gap: bool
-) -> None:
+async def test_telegram_gap_between_polls(env: Env, caplog: pytest.LogCaptureFixture, second: range, gap: bool) -> None:
     """F22: a t.me/s page shows only the latest posts; a jump past the last seen id is flagged."""
     env.feeds.serve("/s/frontnews", feed(tg_page("frontnews", range(100, 116)), ctype=HTML))
     first = await env.poll("tg")
@@ -545,8 +604,12 @@ async def test_telegram_gap_between_polls(
 # -- clustering and matching ------------------------------------------------------------------------------
 
 
-COPY = Item("Russian troops withdraw as Ukraine retakes Izium", IZIUM + "\nRead more\nShare this article",
-            guid="copy-9", link="https://copy.example/izium")
+COPY = Item(
+    "Russian troops withdraw as Ukraine retakes Izium",
+    IZIUM + "\nRead more\nShare this article",
+    guid="copy-9",
+    link="https://copy.example/izium",
+)
 
 
 @pytest.mark.parametrize(
@@ -556,11 +619,11 @@ COPY = Item("Russian troops withdraw as Ukraine retakes Izium", IZIUM + "\nRead 
         pytest.param(timedelta(hours=73), 0, 1, id="copy after the 72h window is a new story"),
     ],
 )
-async def test_near_duplicate_in_another_source(
-    env: Env, later: timedelta, duplicates: int, alerts: int
-) -> None:
-    env.feeds.serve("/wire.xml", feed(rss(Item("Ukrainian forces recaptured Izium", IZIUM, guid="g1",
-                                               link="https://wire.example/izium"))))
+async def test_near_duplicate_in_another_source(env: Env, later: timedelta, duplicates: int, alerts: int) -> None:
+    env.feeds.serve(
+        "/wire.xml",
+        feed(rss(Item("Ukrainian forces recaptured Izium", IZIUM, guid="g1", link="https://wire.example/izium"))),
+    )
     env.feeds.serve("/copy.xml", feed(rss(COPY)))
     original = await env.poll("wire")
     assert original.alerts == 1
@@ -574,19 +637,35 @@ async def test_near_duplicate_in_another_source(
 
 
 async def test_prisoner_recaptured_in_ohio_creates_no_alert(env: Env) -> None:
-    env.feeds.serve("/wire.xml", feed(rss(Item(
-        "Police recaptured an escaped prisoner in Ohio",
-        "Police in Ohio recaptured an escaped prisoner on Sunday after a two-day search; officers said he "
-        "withdrew from a hiding place near the river when a helicopter crew spotted him.",
-        guid="ohio-1", link="https://ohio.example/prisoner"))))
+    env.feeds.serve(
+        "/wire.xml",
+        feed(
+            rss(
+                Item(
+                    "Police recaptured an escaped prisoner in Ohio",
+                    "Police in Ohio recaptured an escaped prisoner on Sunday after a two-day search; officers said he "
+                    "withdrew from a hiding place near the river when a helicopter crew spotted him.",
+                    guid="ohio-1",
+                    link="https://ohio.example/prisoner",
+                )
+            )
+        ),
+    )
     report = await env.poll()
     assert (report.new_stories, report.alerts) == (1, 0)
     assert env.outbox() == {}
 
 
 async def test_matching_story_queues_one_alert_per_channel(env: Env) -> None:
-    env.feeds.serve("/wire.xml", feed(rss(Item("Ukrainian forces recaptured Izium", IZIUM, guid="g1",
-                                               link="https://wire.example/izium"), neutral(2))))
+    env.feeds.serve(
+        "/wire.xml",
+        feed(
+            rss(
+                Item("Ukrainian forces recaptured Izium", IZIUM, guid="g1", link="https://wire.example/izium"),
+                neutral(2),
+            )
+        ),
+    )
     report = await env.poll()
     assert (report.items, report.new_stories, report.alerts) == (2, 2, 1)
     assert env.outbox() == {"pending": 1}

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
-from datetime import timedelta
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -25,10 +26,7 @@ from tests.conftest import FakeClock
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Engine]:
-    if request.param == "sqlite":
-        url = f"sqlite:///{tmp_path}/var/test.db"
-    else:
-        url = request.getfixturevalue("pg_url")
+    url = f"sqlite:///{tmp_path}/var/test.db" if request.param == "sqlite" else request.getfixturevalue("pg_url")
     eng = store_engine.make_engine(url)
     store_engine.upgrade(eng)
     yield eng
@@ -125,3 +123,17 @@ def test_expired_lease_is_claimed_again(engine: Engine, clock: FakeClock) -> Non
     clock.advance(minutes=6)  # the worker died holding the row
     again = store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5))
     assert len(again) == 1 and again[0].attempts == 2
+
+
+def test_a_failure_inside_the_poll_transaction_leaves_nothing_behind(engine: Engine, clock: FakeClock) -> None:
+    """D03: the story, its version, its cluster and its alerts are written together or not at all."""
+    src = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    poison = draft()
+    poison = AlertDraft(alert=dataclasses.replace(poison.alert, excerpt=object()), hits=poison.hits)  # type: ignore[arg-type]
+    with pytest.raises(TypeError):  # json.dumps fails after the story and version rows were inserted
+        store_stories.insert_new(engine, src.id, story(), b"sig", None, [poison], clock())
+    assert store_stories.find(engine, src.id, "guid:1") is None
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("SELECT count(*) FROM clusters").scalar() == 0
+    _, _, created = store_stories.insert_new(engine, src.id, story(), b"sig", None, [draft()], clock())
+    assert created == 1 and store_alerts.counts(engine) == {"pending": 1}

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, insert, select, update
+from sqlalchemy import Connection, CursorResult, Engine, insert, select, update
 
 from monitor.models import AlertDraft, Story
 from monitor.store.schema import alerts, clusters, sources, stories, story_versions
@@ -89,17 +89,16 @@ def insert_new(
     t = naive(now)
     with engine.begin() as conn:
         if cluster_id is None:
-            cluster_id = conn.execute(
-                insert(clusters).values(first_seen_at=t, last_seen_at=t, member_count=1)
-            ).inserted_primary_key[0]
+            cluster_id = _new_id(conn.execute(
+                insert(clusters).values(first_seen_at=t, last_seen_at=t, member_count=1)))
         else:
             conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(
                 last_seen_at=t, member_count=clusters.c.member_count + 1))
-        story_id = conn.execute(insert(stories).values(
+        story_id = _new_id(conn.execute(insert(stories).values(
             source_id=source_id, key=story.key, cluster_id=cluster_id, url=story.url, title=story.title,
             published_at=naive(story.published), first_seen_at=t, updated_at=t, version=1,
             fingerprint=story.fingerprint, signature=signature,
-        )).inserted_primary_key[0]
+        )))
         _insert_version(conn, story_id, 1, story, t)
         created = _insert_alerts(conn, cluster_id, story_id, 0, drafts, t)
     return story_id, cluster_id, created
@@ -118,11 +117,17 @@ def insert_version(
         return _insert_alerts(conn, known.cluster_id, known.id, version_id, drafts, t)
 
 
+def _new_id(result: CursorResult[Any]) -> int:
+    key = result.inserted_primary_key
+    assert key is not None  # single-row INSERT
+    return int(key[0])
+
+
 def _insert_version(conn: Connection, story_id: int, version: int, story: Story, t: Any) -> int:
     result = conn.execute(insert(story_versions).values(
         story_id=story_id, version=version, title=story.title, text=story.text,
         fingerprint=story.fingerprint, seen_at=t, alerted=False))
-    return int(result.inserted_primary_key[0])
+    return _new_id(result)
 
 
 def alert_uid(cluster_id: int, watch: str, channel: str, kind: str, version_ref: int) -> str:
