@@ -17,7 +17,7 @@ from monitor import config as config_mod
 from monitor import deliver
 from monitor.config import Config, Source
 from monitor.context import Clock, Context, compile_for, load_gazetteer, open_context, utc_now
-from monitor.errors import ConfigError
+from monitor.errors import ConfigError, MonitorError
 from monitor.gazetteer import Gazetteer
 from monitor.match import CompiledWatchlist
 from monitor.models import PollReport
@@ -120,13 +120,22 @@ class Daemon:
     def status_line(self) -> str:
         return f"{len(self.ctx.config.sources)} sources, last poll {self.last_poll}"
 
+    async def _pending_if_healthy(self, timeout: float) -> int | None:
+        """Pending alert count when the database answers within ``timeout``, else None."""
+        try:
+            async with asyncio.timeout(timeout):
+                if not await asyncio.to_thread(store_engine.ping, self.ctx.engine):
+                    return None
+                return (await self.ctx.db(store_alerts.counts, self.ctx.engine)).get("pending", 0)
+        except (TimeoutError, MonitorError):
+            return None
+
     async def watchdog(self) -> None:
         """Ping systemd only after the database answered, from the loop that does the work."""
         interval = self.notifier.watchdog_interval or 30.0
         while not self.stop_event.is_set():
-            ok = await asyncio.wait_for(asyncio.to_thread(store_engine.ping, self.ctx.engine), interval)
-            if ok:
-                pending = (await asyncio.to_thread(store_alerts.counts, self.ctx.engine)).get("pending", 0)
+            pending = await self._pending_if_healthy(interval)
+            if pending is not None:
                 self.notifier.notify(f"WATCHDOG=1\nSTATUS={self.status_line()}, {pending} alerts pending")
             else:
                 log.error("database does not answer; withholding the watchdog ping")
