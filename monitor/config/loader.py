@@ -1,8 +1,6 @@
-"""Config: the YAML watchlist -> validated, frozen pydantic models.
-
-One strict loader (anchors, unknown tags, deep nesting and duplicate keys rejected) reports every
-problem at once as ``file:line:col: path: message`` in a single ``ConfigError``.
-"""
+"""The strict watchlist loader: YAML text -> ``Config``, or one ``ConfigError`` listing every problem
+as ``file:line:col: path: message``. Anchors, tags, deep nesting and duplicate keys are rejected
+before anything is expanded."""
 
 from __future__ import annotations
 
@@ -11,24 +9,13 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
-from pydantic import (
-    BaseModel,
-    BeforeValidator,
-    ConfigDict,
-    Field,
-    StrictFloat,
-    StrictInt,
-    StrictStr,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import ValidationError
 
+from monitor.config.models import BUILTIN_CHANNELS, Config
 from monitor.errors import ConfigError
 
 MAX_FILE_BYTES = 1_000_000
@@ -36,143 +23,8 @@ MAX_DEPTH = 20
 _ALLOWED_TAGS = frozenset(
     "tag:yaml.org,2002:" + t for t in ("str", "int", "bool", "null", "float", "seq", "map")
 )
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-_SIZE = re.compile(r"^\s*(\d+)\s*(B|KB|MB|KiB|MiB)?\s*$")
-_SIZE_UNITS = {None: 1, "B": 1, "KB": 1000, "MB": 1000**2, "KiB": 1024, "MiB": 1024**2}
 _ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_NAME = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
-BUILTIN_CHANNELS = frozenset({"log"})
 Path_ = tuple[str | int, ...]
-
-
-def _duration(value: object) -> timedelta:
-    if isinstance(value, timedelta):
-        return value
-    if not isinstance(value, str) or not (m := _DURATION.match(value)):
-        raise ValueError("expected a duration such as 30s, 5m, 2h or 3d")
-    try:
-        return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
-    except OverflowError:  # not a ValueError, so pydantic would let it escape
-        raise ValueError("duration is too large") from None
-
-
-def _size(value: object) -> int:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if not isinstance(value, str) or not (m := _SIZE.match(value)):
-        raise ValueError("expected a size such as 5MB or 512KiB")
-    return int(m.group(1)) * _SIZE_UNITS[m.group(2)]
-
-
-Duration = Annotated[timedelta, BeforeValidator(_duration)]
-Size = Annotated[int, BeforeValidator(_size)]
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-
-def _at_least_30s(value: timedelta) -> timedelta:
-    if value < timedelta(seconds=30):
-        raise ValueError("interval must be at least 30s")
-    return value
-
-
-def _http_url(value: str) -> str:
-    if not value.startswith(("http://", "https://")):
-        raise ValueError("url must be http(s)")
-    return value
-
-
-class Settings(_Model):
-    """Defaults and limits; every key is optional."""
-
-    interval: Duration = timedelta(minutes=5)
-    jitter: Duration = timedelta(seconds=30)
-    fetch_timeout: Duration = timedelta(seconds=30)
-    max_bytes: Size = 5 * 2**20
-    max_items: StrictInt = Field(default=200, ge=1, le=5000)
-    user_agent: StrictStr = "news-monitor/0.1 (+https://github.com/news-monitor)"
-    dedup_window: Duration = timedelta(hours=72)
-    dedup_threshold: StrictFloat = Field(default=0.5, gt=0.0, le=1.0)
-    dedup_containment: StrictFloat = Field(default=0.8, gt=0.0, le=1.0)
-    alerts_file: StrictStr | None = "var/alerts.jsonl"
-    outbox_interval: Duration = timedelta(seconds=30)
-    retry_base: Duration = timedelta(seconds=30)
-    retry_max: Duration = timedelta(hours=1)
-    retry_budget: Duration = timedelta(hours=24)
-    max_attempts: StrictInt = Field(default=20, ge=1, le=1000)
-
-    @field_validator("interval")
-    @classmethod
-    def _min_interval(cls, v: timedelta) -> timedelta:
-        return _at_least_30s(v)
-
-
-class Source(_Model):
-    """One feed or Telegram channel to poll."""
-
-    name: StrictStr = Field(pattern=_NAME)
-    type: Literal["rss", "telegram"] = "rss"
-    url: StrictStr | None = None
-    channel: StrictStr | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
-    interval: Duration | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _check_url(cls, v: str | None) -> str | None:
-        return None if v is None else _http_url(v)
-
-    @field_validator("interval")
-    @classmethod
-    def _min_interval(cls, v: timedelta | None) -> timedelta | None:
-        return None if v is None else _at_least_30s(v)
-
-    @model_validator(mode="after")
-    def _has_location(self) -> Source:
-        if self.url is None and self.channel is None:
-            raise ValueError("a source needs a url (or, for type: telegram, a channel)")
-        if self.channel is not None and self.type != "telegram":
-            raise ValueError("channel is only for type: telegram")
-        return self
-
-    @property
-    def fetch_url(self) -> str:
-        """The URL polled: ``url`` if given, else the public t.me/s page of ``channel``."""
-        return self.url or f"https://t.me/s/{self.channel}"
-
-    @property
-    def telegram_channel(self) -> str:
-        """The channel name used for post links (``channel``, else the URL's last path part)."""
-        return self.channel or self.fetch_url.rstrip("/").rsplit("/", 1)[-1]
-
-
-class Watch(_Model):
-    """One alerting rule: terms, places and where its alerts go."""
-
-    name: StrictStr = Field(pattern=_NAME)
-    preset: StrictStr | None = None
-    any: list[StrictStr] = Field(default_factory=list, max_length=10000)
-    all: list[StrictStr] = Field(default_factory=list, max_length=1000)
-    none: list[StrictStr] = Field(default_factory=list, max_length=10000)
-    places: list[StrictStr] = Field(default_factory=list, max_length=10000)
-    notify: list[StrictStr] = Field(default_factory=lambda: ["log"], min_length=1)
-
-
-class Config(_Model):
-    """The whole watchlist file."""
-
-    database: StrictStr | None = None
-    settings: Settings = Settings()
-    sources: list[Source] = Field(default_factory=list, max_length=20000)
-    channels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
-    watches: list[Watch] = Field(default_factory=list, max_length=1000)
-
-    def database_url(self, environ: Mapping[str, str] | None = None) -> str:
-        """``NEWS_MONITOR_DATABASE_URL``, else ``database``, else SQLite under ./var/."""
-        env = os.environ if environ is None else environ
-        return env.get("NEWS_MONITOR_DATABASE_URL") or self.database or "sqlite:///var/news-monitor.db"
 
 
 @dataclass(frozen=True)
