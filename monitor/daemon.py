@@ -120,10 +120,10 @@ class Daemon:
     def status_line(self) -> str:
         return f"{len(self.ctx.config.sources)} sources, last poll {self.last_poll}"
 
-    async def _pending_if_healthy(self, timeout: float) -> int | None:
-        """Pending alert count when the database answers within ``timeout``, else None."""
+    async def _pending_if_healthy(self, within: float) -> int | None:
+        """Pending alert count when the database answers within ``within`` seconds, else None."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 if not await asyncio.to_thread(store_engine.ping, self.ctx.engine):
                     return None
                 return (await self.ctx.db(store_alerts.counts, self.ctx.engine)).get("pending", 0)

@@ -104,8 +104,8 @@ def test_feedparser_parse_is_called_only_in_the_wrapper() -> None:
 
 def test_the_scanner_sees_the_package_and_resolves_imports() -> None:
     assert {"monitor.models", "monitor.errors", "monitor.config"} <= set(MODULES)
-    assert "monitor.errors.ConfigError" in IMPORTS["monitor.config"]
-    assert "yaml" in IMPORTS["monitor.config"]
+    assert "monitor.errors.ConfigError" in IMPORTS["monitor.config.loader"]
+    assert "yaml" in IMPORTS["monitor.config.loader"]
 
 
 def test_relative_imports_resolve_against_the_package(tmp_path: Path,
