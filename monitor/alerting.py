@@ -7,6 +7,7 @@ watched term or place that the previous version lacked and that no alert of its 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 
 from monitor.models import Alert, AlertDraft, Change, Match, Story
 
@@ -49,8 +50,25 @@ def _drafts(
     return out
 
 
-def plan_new(story: Story, matches: Sequence[Match], sources: Sequence[str]) -> list[AlertDraft]:
-    """Drafts for a story seen for the first time (the store ignores clusters already alerted)."""
+def is_stale(story: Story, now: datetime, max_age: timedelta) -> bool:
+    """True for an entry published longer than ``max_age`` ago (a feed just added, an archive page)."""
+    return story.published is not None and now - story.published > max_age
+
+
+def plan_new(
+    story: Story,
+    matches: Sequence[Match],
+    sources: Sequence[str],
+    *,
+    now: datetime | None = None,
+    max_age: timedelta | None = None,
+) -> list[AlertDraft]:
+    """Drafts for a story seen for the first time (the store ignores clusters already alerted).
+
+    A story published more than ``max_age`` before ``now`` is stored but never alerts, so adding a
+    feed or restarting after a long outage does not flood the channels with old news."""
+    if now is not None and max_age is not None and is_stale(story, now, max_age):
+        return []
     return [d for m in matches for d in _drafts(story, m, "new", sources, None, m.hits)]
 
 

@@ -12,6 +12,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,16 @@ watches:
     places: [Kharkiv, Izium, Balakliia, Kupiansk, Chkalovske]
     notify: [{notify}]
 """
+
+
+@dataclass
+class _SceneClock:
+    """The demo's time: the afternoon of the story (11 September 2022), ten minutes per phase."""
+
+    now: datetime = datetime(2022, 9, 11, 16, 0, tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 def fixture(name: str) -> bytes:
@@ -147,10 +158,12 @@ async def _run(keep: Path | None) -> int:
         with FixtureServer().running() as server:
             cfg = parse_text(demo_config(server.base, directory), "demo.yaml", environ={})
             watchlist = compile_for(cfg, load_gazetteer())
-            async with open_context(cfg, watchlist=watchlist, database_url=cfg.database) as ctx:
+            clock = _SceneClock()
+            async with open_context(cfg, watchlist=watchlist, clock=clock, database_url=cfg.database) as ctx:
                 seen = 0
                 for phase, label in enumerate(PHASES):
                     server.phase = phase
+                    clock.now += timedelta(minutes=10)
                     reports, _ = await run_once(ctx)
                     print(f"\n=== phase {phase + 1}: {label} ===")
                     for r in reports:

@@ -127,7 +127,8 @@ async def _store_new(ctx: Context, source_id: int, source: str, story: Story, no
     if cluster_id is not None:
         names = await ctx.db(store_stories.cluster_sources, ctx.engine, cluster_id)
         names = [*names, source] if source not in names else names
-    drafts = alerting.plan_new(story, match(ctx.watchlist, story.title, story.text), names)
+    drafts = alerting.plan_new(story, match(ctx.watchlist, story.title, story.text), names, now=now,
+                               max_age=ctx.config.settings.max_age)
     story_id, cluster_id_new, created = await ctx.db(
         store_stories.insert_new, ctx.engine, source_id, story, sig.to_bytes(), cluster_id, drafts, now)
     ctx.index.add(story_id, cluster_id_new, sig, now)

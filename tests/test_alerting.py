@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from monitor.alerting import excerpt, plan_new, plan_update
@@ -59,3 +62,14 @@ def test_update_carries_change_lines() -> None:
 ])
 def test_excerpt(text: str, limit: int, expected: str) -> None:
     assert excerpt(text, limit) == expected
+
+
+@pytest.mark.parametrize(("age_hours", "published", "expected"), [
+    pytest.param(1, True, 2, id="fresh story alerts"),
+    pytest.param(100, True, 0, id="backlog older than max_age is stored silently"),
+    pytest.param(100, False, 2, id="no date: treated as fresh"),
+])
+def test_stale_entries_never_alert(age_hours: int, published: bool, expected: int) -> None:
+    now = datetime(2022, 9, 11, 16, 0, tzinfo=UTC)
+    story = replace(STORY, published=now - timedelta(hours=age_hours) if published else None)
+    assert len(plan_new(story, [m()], ["a"], now=now, max_age=timedelta(hours=72))) == expected

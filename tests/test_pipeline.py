@@ -136,6 +136,7 @@ class Item:
     body: str = ""
     guid: str | None = None
     link: str | None = None
+    date: str | None = None  # RFC 822 pubDate
 
 
 def rss(*items: Item) -> bytes:
@@ -152,6 +153,8 @@ def rss(*items: Item) -> bytes:
             parts.append(f"<link>{html.escape(it.link)}</link>")
         if it.body:
             parts.append(f"<description>{html.escape(it.body)}</description>")
+        if it.date:
+            parts.append(f"<pubDate>{it.date}</pubDate>")
         parts.append("</item>\n")
     parts.append("</channel></rss>\n")
     return "".join(parts).encode()
@@ -672,3 +675,13 @@ async def test_matching_story_queues_one_alert_per_channel(env: Env) -> None:
     env.clock.advance(minutes=5)
     again = await env.poll()
     assert (again.new_stories, again.alerts) == (0, 0) and env.outbox() == {"pending": 1}
+
+
+@pytest.mark.parametrize(("date", "alerts"), [
+    pytest.param("Sun, 11 Sep 2022 15:00:00 GMT", 1, id="published an hour ago: alerts"),
+    pytest.param("Thu, 01 Sep 2022 15:00:00 GMT", 0, id="ten days old on first sight: stored, no alert"),
+])
+async def test_a_new_feeds_backlog_does_not_alert(env: Env, date: str, alerts: int) -> None:
+    env.feeds.serve("/wire.xml", feed(rss(Item("Izium recaptured", IZIUM, guid="g-1", date=date))))
+    report = await env.poll()
+    assert (report.new_stories, report.alerts) == (1, alerts)

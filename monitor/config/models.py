@@ -84,6 +84,7 @@ class Settings(_Model):
     retry_base: Duration = timedelta(seconds=30)
     retry_max: Duration = timedelta(hours=1)
     retry_budget: Duration = timedelta(hours=24)
+    max_age: Duration = timedelta(hours=72)
     max_attempts: StrictInt = Field(default=20, ge=1, le=1000)
 
     @field_validator("interval")
