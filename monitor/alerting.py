@@ -79,20 +79,29 @@ def plan_update(
     previous: Sequence[Match],
     alerted: Mapping[str, frozenset[str]],
     sources: Sequence[str],
+    *,
+    added_hits: Mapping[str, frozenset[str]] | None = None,
+    now: datetime | None = None,
+    max_age: timedelta | None = None,
 ) -> list[AlertDraft]:
-    """Drafts for a new version: "new" for a watch its cluster never alerted, else "update"
-    when the version adds watched terms or places that neither the previous version nor any
-    earlier alert of the cluster had. Cosmetic edits (``change is None``) never alert."""
+    """Drafts for a new version: "new" for a watch its cluster never alerted (unless the story is
+    older than ``max_age``), else "update" when the version adds watched terms or places that
+    neither the previous version nor any earlier alert of the cluster had, and that stand in the
+    sentences the version really added (``added_hits`` per watch; a corrected spelling is not an
+    added sentence). Cosmetic edits (``change is None``) never alert."""
     if change is None:
         return []
+    stale = now is not None and max_age is not None and is_stale(story, now, max_age)
     before = {m.watch: m.hits for m in previous}
     drafts: list[AlertDraft] = []
     for m in matches:
         done = alerted.get(m.watch)
         if done is None:
-            drafts += _drafts(story, m, "new", sources, None, m.hits)
+            drafts += [] if stale else _drafts(story, m, "new", sources, None, m.hits)
             continue
         fresh = m.hits - before.get(m.watch, frozenset()) - done
+        if added_hits is not None:
+            fresh &= added_hits.get(m.watch, frozenset())
         if fresh and change.added:
             drafts += _drafts(story, m, "update", sources, change, m.hits | done)
     return drafts

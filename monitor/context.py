@@ -48,6 +48,7 @@ class Context:
     clock: Clock = utc_now
     rng: random.Random = field(default_factory=random.Random)
     host_locks: dict[str, asyncio.Semaphore] = field(default_factory=dict)
+    story_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a synchronous store function off the event loop; database errors become StoreError."""

@@ -127,7 +127,8 @@ def _units(title: str, text: str) -> list[str]:
 
 
 def compare(old_title: str, old_text: str, new_title: str, new_text: str) -> Change | None:
-    """What changed between two versions of a story: None if only cosmetic, else sentences added/removed."""
+    """What changed between two versions of a story: sentences added and removed, or None when the
+    versions differ only cosmetically (whitespace, punctuation, case, spelling fixes of a few letters)."""
     if _squash(old_title + "\n" + old_text) == _squash(new_title + "\n" + new_text):
         return None
     old, new = _units(old_title, old_text), _units(new_title, new_text)
@@ -135,10 +136,37 @@ def compare(old_title: str, old_text: str, new_title: str, new_text: str) -> Cha
     added: list[str] = []
     removed: list[str] = []
     for tag, i1, i2, j1, j2 in matcher.get_opcodes():
-        if tag in ("replace", "delete"):
-            removed.extend(old[i1:i2])
-        if tag in ("replace", "insert"):
-            added.extend(new[j1:j2])
+        if tag == "equal":
+            continue
+        gone, came = old[i1:i2], new[j1:j2]
+        if tag == "replace":
+            gone, came = _drop_spelling_fixes(gone, came)
+        removed.extend(gone)
+        added.extend(came)
     if not added and not removed:
         return None  # same sentences, only moved between title and text
     return Change(added=tuple(added), removed=tuple(removed))
+
+
+SPELLING_FIX_RATIO = 0.9
+SPELLING_FIX_CHARS = 3
+
+
+def _is_spelling_fix(before: str, after: str) -> bool:
+    """A sentence rewritten only by a few letters ("Izuym" -> "Izyum", "nigth" -> "night"): the same
+    numbers, at most 3 characters changed and 90 % alike. Such a pair is neither added nor removed;
+    a word added to a long sentence ("... and Kupiansk") changes more and stays news."""
+    a, b = _squash(before), _squash(after)
+    if re.findall(r"\d+", a) != re.findall(r"\d+", b):
+        return False  # "3,000 square kilometres" -> "6,000 square kilometres" is news
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    changed = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
+    return changed <= SPELLING_FIX_CHARS and matcher.ratio() >= SPELLING_FIX_RATIO
+
+
+def _drop_spelling_fixes(gone: list[str], came: list[str]) -> tuple[list[str], list[str]]:
+    """Pair the replaced sentences in order and drop the pairs that are only spelling fixes."""
+    pairs = [(g, c) for g, c in zip(gone, came, strict=False) if _is_spelling_fix(g, c)]
+    fixed_old = {g for g, _ in pairs}
+    fixed_new = {c for _, c in pairs}
+    return [g for g in gone if g not in fixed_old], [c for c in came if c not in fixed_new]

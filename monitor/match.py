@@ -248,3 +248,18 @@ def match(compiled: CompiledWatchlist, title: str, text: str) -> list[Match]:
     seen: dict[_Group, set[str]] = {}  # group -> labels found, shared by the watches of this one call
     matches = (_match_watch(watch, folded, lowered, seen) for watch in compiled.watches)
     return [m for m in matches if m is not None]
+
+
+def hits(compiled: CompiledWatchlist, text: str) -> dict[str, frozenset[str]]:
+    """Per watch, the watched terms and places that occur in ``text`` whether or not the watch
+    matches it (labels as in ``Match.hits``); used to ask what an update's added sentences say."""
+    folded = fold(text)
+    lowered = folded.lower()
+    seen: dict[_Group, set[str]] = {}
+    out: dict[str, frozenset[str]] = {}
+    for watch in compiled.watches:
+        terms = _found(watch.terms, lowered, seen) if watch.terms is not None else set()
+        terms.update(label for label, regex in watch.all if regex.search(lowered))
+        places = _found(watch.places, folded, seen) if watch.places is not None else set()
+        out[watch.name] = frozenset(terms) | frozenset(f"place:{p}" for p in places)
+    return out

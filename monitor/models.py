@@ -122,6 +122,7 @@ class PollReport:
     new_versions: int = 0
     duplicates: int = 0
     alerts: int = 0
+    failed_items: int = 0  # entries that could not be stored this time (retried on the next poll)
     error_kind: str | None = None
     error: str | None = None
     partial: bool = False

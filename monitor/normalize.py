@@ -256,11 +256,20 @@ def _truncate(text: str, limit: int) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
 
 
+MAX_KEY = 256  # the stories.key column holds 512; longer identities are stored as their hash
+
+
+def _bounded_key(kind: str, value: str) -> str:
+    if len(value) + len(kind) + 1 <= MAX_KEY:
+        return f"{kind}:{value}"
+    return f"{kind}-sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
 def _story_key(guid: str | None, url: str | None, title: str, item: RawItem) -> str:
     if guid and guid.strip():
-        return "guid:" + guid.strip()
+        return _bounded_key("guid", guid.strip())
     if url:
-        return "link:" + url
+        return _bounded_key("link", url)
     stamp = item.published.isoformat() if item.published else ""
     return "hash:" + hashlib.sha256((title + stamp).encode("utf-8")).hexdigest()[:32]
 

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from monitor import alerting, dedupe, diff, fetch, normalize, parse, telegram
 from monitor.config import Source
 from monitor.context import Context
-from monitor.errors import FetchError, MonitorError
+from monitor.errors import FetchError, MonitorError, StoreError
+from monitor.match import hits as match_hits
 from monitor.match import match
 from monitor.models import FetchResult, ParseResult, PollReport, RawItem, Story
 from monitor.store import sources as store_sources
@@ -45,9 +46,12 @@ async def poll_source(ctx: Context, source: Source, *, force: bool = False) -> P
         parsed = await ctx.cpu(_parse, source, result, ctx.config.settings.max_items)
         report = await _store_items(ctx, state.id, source, parsed, now)
         gap = _telegram_gap(source, parsed, state.last_post_id)
-        await ctx.db(store_sources.record_success, ctx.engine, state.id, now, etag=result.etag,
-                     last_modified=result.last_modified, last_post_id=_max_post_id(source, parsed),
-                     partial=parsed.partial)
+        # Validators are kept only when every entry was stored, so a refused entry is fetched again.
+        complete = report.failed_items == 0
+        await ctx.db(store_sources.record_success, ctx.engine, state.id, now,
+                     etag=result.etag if complete else None,
+                     last_modified=result.last_modified if complete else None,
+                     last_post_id=_max_post_id(source, parsed), partial=parsed.partial)
     except MonitorError as exc:
         return await _record_failure(ctx, source, state.id, state.error_count, exc, now)
     except Exception as exc:  # a bug on one feed's input must not stop the others or hot-loop this one
@@ -68,19 +72,26 @@ def _parse(source: Source, result: FetchResult, max_items: int) -> ParseResult:
 async def _store_items(
     ctx: Context, source_id: int, source: Source, parsed: ParseResult, now: datetime
 ) -> PollReport:
-    counts = {"new": 0, "version": 0, "duplicate": 0, "alerts": 0, "same": 0}
+    counts = {"new": 0, "version": 0, "duplicate": 0, "alerts": 0, "same": 0, "failed": 0}
     items = _complete_items(parsed)
     notes = ("cut-off last entry held back",) if len(items) < len(parsed.items) else ()
     # Oldest first, so a story and its later copies in the same fetch cluster in order.
     for item in reversed(items):
         story = normalize.normalize(item)
-        outcome, alerts = await _store_story(ctx, source_id, source.name, story, now)
+        try:
+            # One story at a time across sources: look-up, dedup, outbox rows and index stay consistent,
+            # so two copies polled at the same moment cannot both alert.
+            async with ctx.story_lock:
+                outcome, alerts = await _store_story(ctx, source_id, source.name, story, now)
+        except StoreError as exc:  # one entry the database refuses must not sink the whole feed
+            log.warning("item source=%s key=%s not stored: %s", source.name, story.key[:80], _one_line(str(exc)))
+            outcome, alerts = "failed", 0
         counts[outcome] += 1
         counts["alerts"] += alerts
     return PollReport(
         source=source.name, fetched=True, items=len(items), new_stories=counts["new"] + counts["duplicate"],
         new_versions=counts["version"], duplicates=counts["duplicate"], alerts=counts["alerts"],
-        partial=parsed.partial, notes=notes)
+        failed_items=counts["failed"], partial=parsed.partial, notes=notes)
 
 
 _ITEM_FIELDS = ("guid", "link", "title", "html", "published")
@@ -114,7 +125,9 @@ async def _store_story(ctx: Context, source_id: int, source: str, story: Story, 
     previous = match(ctx.watchlist, known.title, known.text)
     alerted = await ctx.db(store_stories.alerted_hits, ctx.engine, known.cluster_id)
     names = await ctx.db(store_stories.cluster_sources, ctx.engine, known.cluster_id)
-    drafts = alerting.plan_update(story, change, matches, previous, alerted, names)
+    added = match_hits(ctx.watchlist, "\n".join(change.added)) if change else {}
+    drafts = alerting.plan_update(story, change, matches, previous, alerted, names, added_hits=added, now=now,
+                                  max_age=ctx.config.settings.max_age)
     created = await ctx.db(store_stories.insert_version, ctx.engine, known, story, drafts, now)
     log.debug("version source=%s key=%s alerts=%d", source, story.key, created)
     return "version", created

@@ -433,3 +433,29 @@ def test_load_accepts_a_utf8_bom_and_non_ascii_terms(tmp_path: Path) -> None:
 def test_source_model_rejects_a_non_http_url_directly() -> None:
     with pytest.raises(ValidationError, match="url must be http"):
         Source.model_validate({"name": "a", "url": "ftp://x.org/f"})
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("settings: {fetch_timeout: 0s}", "settings.fetch_timeout: must be at least 1s", id="0s timeout"),
+        pytest.param("settings: {outbox_interval: 0s}", "settings.outbox_interval: must be at least 1s",
+                     id="0s outbox"),
+        pytest.param("settings: {max_bytes: -5}", "settings.max_bytes: must be between 1KiB and 512MiB",
+                     id="negative size"),
+        pytest.param("settings: {dedup_window: 0s}", "settings.dedup_window: must be at least 1m",
+                     id="empty window"),
+        pytest.param("settings: {max_age: 10s}", "settings.max_age: must be at least 1m", id="tiny max_age"),
+        pytest.param("channels: {'bad name!': 'json://127.0.0.1/x'}", "channels.bad name!: String should match",
+                     id="channel name"),
+    ],
+)
+def test_settings_bounds(line: str, expected: str) -> None:
+    [problem] = problems_of(line + "\n")
+    assert re.match(r"watchlist\.yaml:1:\d+: " + re.escape(expected), problem), problem
+
+
+def test_problems_come_in_file_order() -> None:
+    text = "settings:\n  max_bytes: -1\n  interval: 5x\nsources:\n  - {name: a, urll: x}\n"
+    lines = problems_of(text)
+    assert [p.split(":")[1] for p in lines] == ["2", "3", "5"]

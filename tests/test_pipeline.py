@@ -7,6 +7,7 @@ count, backoff) and the outbox rows.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import html
 import logging
@@ -21,6 +22,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
 from monitor.config import Source, parse_text
 from monitor.context import Context, compile_for, load_gazetteer, open_context
@@ -29,6 +31,7 @@ from monitor.models import PollReport
 from monitor.pipeline import MAX_BACKOFF, poll_source
 from monitor.store import alerts as store_alerts
 from monitor.store import sources as store_sources
+from monitor.store import stories as store_stories
 from monitor.store.schema import stories, story_versions
 from tests.conftest import FakeClock
 from tests.loopback import Reply, Request
@@ -685,3 +688,75 @@ async def test_a_new_feeds_backlog_does_not_alert(env: Env, date: str, alerts: i
     env.feeds.serve("/wire.xml", feed(rss(Item("Izium recaptured", IZIUM, guid="g-1", date=date))))
     report = await env.poll()
     assert (report.new_stories, report.alerts) == (1, alerts)
+
+
+@pytest.mark.parametrize("n", range(4))
+async def test_copies_polled_at_the_same_moment_alert_once(env: Env, n: int) -> None:
+    """Two sources carrying one story, polled concurrently (as `once` and the scheduler do)."""
+    wire = Item(f"Ukrainian forces recaptured Izium ({n})", IZIUM, guid=f"w{n}")
+    copy = Item(f"Izium retaken, officials say ({n}) - Copy Site", IZIUM + "\nRead more", guid=f"c{n}")
+    env.feeds.serve("/wire.xml", feed(rss(wire)))
+    env.feeds.serve("/copy.xml", feed(rss(copy)))
+    reports = await asyncio.gather(env.poll("wire"), env.poll("copy"))
+    assert sorted(r.duplicates for r in reports) == [0, 1]
+    assert sum(r.alerts for r in reports) == 1, reports
+    assert env.outbox() == {"pending": 1}
+
+
+async def test_an_entry_the_database_refuses_does_not_sink_the_feed(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    good = Item("Ukrainian forces recaptured Izium", IZIUM, guid="good")
+    bad = Item("Kharkiv: Russian troops withdrew from two villages", "Russian troops withdrew from "
+               "two villages north of Kharkiv, the regional governor said on Sunday evening.", guid="bad")
+    env.feeds.serve("/wire.xml", feed(rss(good, bad), etag='"v1"'))
+    real = store_stories.insert_new
+
+    def refuse_bad(engine: Any, source_id: int, story: Any, *args: Any) -> Any:
+        if story.key == "guid:bad":
+            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+        return real(engine, source_id, story, *args)
+
+    monkeypatch.setattr(store_stories, "insert_new", refuse_bad)
+    report = await env.poll()
+    assert (report.new_stories, report.failed_items, report.alerts, report.error_kind) == (1, 1, 1, None)
+    assert env.state().etag is None  # not kept: the next poll must fetch the refused entry again
+    monkeypatch.setattr(store_stories, "insert_new", real)
+    env.clock.advance(minutes=5)
+    again = await env.poll()
+    assert (again.new_stories, again.failed_items, again.alerts) == (1, 0, 1)
+    assert env.state().etag == '"v1"'
+
+
+def test_a_very_long_guid_is_stored_as_its_hash() -> None:
+    from monitor.models import RawItem
+    from monitor.normalize import normalize
+
+    story = normalize(RawItem(guid="x" * 600, link=None, title="t", html="b"))
+    assert story.key.startswith("guid-sha256:") and len(story.key) <= 256
+
+
+async def test_an_edit_to_an_old_backlog_story_never_alerts(env: Env) -> None:
+    old = "Thu, 01 Sep 2022 15:00:00 GMT"  # ten days before the clock: backlog
+    env.feeds.serve("/wire.xml", feed(rss(Item("Izium recaptured", IZIUM, guid="g-old", date=old))))
+    assert (await env.poll()).alerts == 0
+    env.clock.advance(minutes=5)
+    edited = IZIUM.replace("evening briefing", "evening briefing on Telegram")
+    env.feeds.serve("/wire.xml", feed(rss(Item("Izium recaptured", edited, guid="g-old", date=old))))
+    report = await env.poll()
+    assert (report.new_versions, report.alerts) == (1, 0)
+
+
+async def test_correcting_the_spelling_of_a_place_is_no_update(env: Env) -> None:
+    base = "Russian troops withdrew from positions near Kharkiv, the general staff said on Sunday."
+    v1 = base + "\nUkrainian units entered the city of Izuym on Saturday."
+    env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v1, guid="g-sp"))))
+    assert (await env.poll()).alerts == 1
+    env.clock.advance(minutes=5)
+    env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v1.replace("Izuym", "Izyum"), guid="g-sp"))))
+    report = await env.poll()
+    assert (report.new_versions, report.alerts) == (1, 0)
+    env.clock.advance(minutes=5)
+    v3 = v1.replace("Izuym", "Izyum") + "\nUkrainian forces also recaptured the village of Chkalovske."
+    env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v3, guid="g-sp"))))
+    assert (await env.poll()).alerts == 1  # a real addition still alerts

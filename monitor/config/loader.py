@@ -209,6 +209,16 @@ def _relocate(err: ConfigError, marks: _Marks) -> list[str]:
     return out
 
 
+def _in_file_order(lines: list[str]) -> list[str]:
+    """Problems sorted by line and column, as an editor would walk them."""
+
+    def where(line: str) -> tuple[int, int]:
+        m = re.match(r"[^:]*:(\d+):(\d+):", line)
+        return (int(m.group(1)), int(m.group(2))) if m else (0, 0)
+
+    return sorted(lines, key=where)
+
+
 def parse_text(
     text: str,
     filename: str,
@@ -239,9 +249,9 @@ def parse_text(
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(problems + _pydantic_problems(exc, located)) from None
+        raise ConfigError(_in_file_order(problems + _pydantic_problems(exc, located))) from None
     if problems:
-        raise ConfigError(problems)
+        raise ConfigError(_in_file_order(problems))
     if check is not None:
         try:
             check(config)

@@ -92,6 +92,27 @@ class Settings(_Model):
     def _min_interval(cls, v: timedelta) -> timedelta:
         return _at_least_30s(v)
 
+    @field_validator("fetch_timeout", "outbox_interval", "retry_base", "retry_max")
+    @classmethod
+    def _at_least_1s(cls, v: timedelta) -> timedelta:
+        if v < timedelta(seconds=1):
+            raise ValueError("must be at least 1s")
+        return v
+
+    @field_validator("dedup_window", "max_age", "retry_budget")
+    @classmethod
+    def _at_least_1m(cls, v: timedelta) -> timedelta:
+        if v < timedelta(minutes=1):
+            raise ValueError("must be at least 1m")
+        return v
+
+    @field_validator("max_bytes")
+    @classmethod
+    def _sane_size(cls, v: int) -> int:
+        if not 1024 <= v <= 512 * 2**20:
+            raise ValueError("must be between 1KiB and 512MiB")
+        return v
+
 
 class Source(_Model):
     """One feed or Telegram channel to poll."""
@@ -149,7 +170,7 @@ class Config(_Model):
     database: StrictStr | None = None
     settings: Settings = Settings()
     sources: list[Source] = Field(default_factory=list, max_length=20000)
-    channels: dict[StrictStr, StrictStr] = Field(default_factory=dict)
+    channels: dict[Annotated[StrictStr, Field(pattern=_NAME)], StrictStr] = Field(default_factory=dict)
     watches: list[Watch] = Field(default_factory=list, max_length=1000)
 
     def database_url(self, environ: Mapping[str, str] | None = None) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 
 from sqlalchemy import Engine, insert, select, update
 
+from monitor.store.engine import reading
 from monitor.store.schema import sources
 from monitor.store.stories import naive
 
@@ -101,5 +102,5 @@ def record_failure(
 
 def all_states(engine: Engine) -> list[dict[str, object]]:
     """Every source row, for ``status`` output."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         return [dict(r) for r in conn.execute(select(sources).order_by(sources.c.name)).mappings()]

@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, CursorResult, Engine, insert, select, update
 
 from monitor.models import AlertDraft, Story
+from monitor.store.engine import reading
 from monitor.store.schema import alerts, clusters, sources, stories, story_versions
 
 
@@ -44,7 +45,7 @@ def find(engine: Engine, source_id: int, key: str) -> KnownStory | None:
               & (story_versions.c.version == stories.c.version))
         .where(stories.c.source_id == source_id, stories.c.key == key)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(query).first()
     return None if row is None else KnownStory(*row)
 
@@ -52,7 +53,7 @@ def find(engine: Engine, source_id: int, key: str) -> KnownStory | None:
 def alerted_hits(engine: Engine, cluster_id: int) -> dict[str, frozenset[str]]:
     """Per watch, every term and place already alerted for this cluster."""
     out: dict[str, set[str]] = {}
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for watch, hits in conn.execute(
             select(alerts.c.watch, alerts.c.hits).where(alerts.c.cluster_id == cluster_id)
         ):
@@ -68,7 +69,7 @@ def cluster_sources(engine: Engine, cluster_id: int) -> list[str]:
         .where(stories.c.cluster_id == cluster_id)
         .order_by(stories.c.first_seen_at, stories.c.id)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         names = [r[0] for r in conn.execute(query)]
     return list(dict.fromkeys(names))
 
@@ -174,6 +175,6 @@ def recent_signatures(engine: Engine, since: datetime) -> Iterator[tuple[int, in
         .where(stories.c.first_seen_at >= naive(since))
         .order_by(stories.c.first_seen_at, stories.c.id)
     )
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         for sid, cid, sig, seen in conn.execute(query):
             yield sid, cid, sig, seen.replace(tzinfo=UTC)
