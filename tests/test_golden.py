@@ -7,6 +7,7 @@ go through the real Apprise to a local JSON webhook and a local SMTP server (aio
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -60,11 +61,32 @@ def bodies(hook: WebhookReceiver) -> list[str]:
     return [r.json["message"] for r in hook.requests]
 
 
+GOLDEN = Path(__file__).parent / "golden"
+
+
+def delivered(hook: WebhookReceiver, start: int) -> str:
+    """The alerts received since ``start``, sorted by title, in a stable text form: the alert id
+    (derived from database ids) and the cluster's source list (which depends on the order in which
+    concurrent polls finished) are masked."""
+    out = []
+    for r in sorted(hook.requests[start:], key=lambda r: r.json["title"]):
+        body = re.sub(r"(?m)^alert-id: nm-[0-9a-f]{20}$", "alert-id: <id>", r.json["message"])
+        body = re.sub(r"(?m)^Source: axios(, newsbreak-today)?$", "Source: axios[, newsbreak-today]", body)
+        out.append(f"TITLE: {r.json['title']}\n{body}\n")
+    return "\n".join(out)
+
+
+def assert_golden(hook: WebhookReceiver, start: int, name: str) -> None:
+    expected = (GOLDEN / name).read_text(encoding="utf-8")
+    assert delivered(hook, start) == expected, f"tests/golden/{name} differs"
+
+
 async def test_golden_scenario(scenario: Scenario) -> None:
     s = scenario
     reports = await s.run(0)
     assert [r.error_kind for r in reports] == [None] * 4
     assert sorted(titles(s.hook)) == sorted([AXIOS, TELEGRAM])
+    assert_golden(s.hook, 0, "phase-1-alerts.txt")
     assert sorted(m.message["Subject"] for m in s.smtp.messages) == sorted([AXIOS, TELEGRAM])
     axios = next(b for b in bodies(s.hook) if "axios" in b)
     for expected in ("Watch: kharkiv-gains", "Izium", "Kupiansk", "withdrew",
@@ -83,6 +105,7 @@ async def test_golden_scenario(scenario: Scenario) -> None:
     scraper = next(r for r in reports if r.source == "newsbreak-today")
     assert (scraper.new_stories, scraper.duplicates, scraper.alerts) == (1, 1, 0)
     assert titles(s.hook)[2:] == [f"Update: {AXIOS}"]
+    assert_golden(s.hook, 2, "phase-2-alerts.txt")
     assert [m.message["Subject"] for m in s.smtp.messages[2:]] == [f"Update: {AXIOS}"]
     update = bodies(s.hook)[2]
     assert IZYUM in update and CHKALOVSKE in update
