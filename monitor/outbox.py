@@ -2,18 +2,25 @@
 
 At-least-once: a row is marked sent only after the remote accepted it, so a crash in between can
 resend it once (every message carries its stable alert id so the rare duplicate is recognisable).
+
+Channels are drained concurrently; rows of one channel go one at a time and in order. A transient
+failure pauses that channel for the rest of the drain: its other claimed rows are released
+unattempted (their retry budget untouched) until the failed row's retry time, so a hung webhook
+costs one timeout per drain instead of one per row, and never delays the other channels.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from monitor import deliver
 from monitor.config import Settings
 from monitor.context import Context
-from monitor.models import Delivery
+from monitor.models import Alert, Delivery
 from monitor.store import alerts as store_alerts
 
 log = logging.getLogger("monitor.outbox")
@@ -46,35 +53,76 @@ def next_attempt(attempts: int, created_at: datetime, now: datetime, delivery: D
 
 @dataclass(frozen=True, slots=True)
 class DrainReport:
-    """Counts of one drain."""
+    """Counts of one drain; ``released`` rows were handed back unattempted behind a failing channel."""
 
     sent: int = 0
     retried: int = 0
     dead: int = 0
+    released: int = 0
 
 
 async def drain(ctx: Context, *, limit: int = 20) -> DrainReport:
-    """Send every due row (bounded rounds); one failing row never blocks the others."""
-    totals = {"sent": 0, "retry": 0, "dead": 0}
+    """Send every due row (bounded rounds), channels concurrently; one failing channel or row never
+    holds back the others."""
+    totals: Counter[str] = Counter()
+    paused: set[str] = set()
     for _ in range(MAX_ROUNDS):
-        claimed = await ctx.db(store_alerts.claim_due, ctx.engine, ctx.clock(), lease=LEASE, limit=limit)
+        claimed = await ctx.db(store_alerts.claim_due, ctx.engine, ctx.clock(), lease=LEASE, limit=limit,
+                               exclude_channels=frozenset(paused))
         if not claimed:
             break
+        by_channel: dict[str, list[store_alerts.Claimed]] = {}
         for row in claimed:
-            totals[await _deliver_one(ctx, row)] += 1
-    return DrainReport(sent=totals["sent"], retried=totals["retry"], dead=totals["dead"])
+            by_channel.setdefault(row.alert.channel, []).append(row)
+        results = await asyncio.gather(*(_drain_channel(ctx, rows) for rows in by_channel.values()),
+                                       return_exceptions=True)
+        for name, result in zip(by_channel, results, strict=True):
+            if isinstance(result, BaseException):
+                raise result  # a store error: every channel has finished its rows first
+            counts, stopped = result
+            totals.update(counts)
+            if stopped:
+                paused.add(name)
+    return DrainReport(sent=totals["sent"], retried=totals["retry"], dead=totals["dead"],
+                       released=totals["released"])
 
 
-async def _deliver_one(ctx: Context, row: store_alerts.Claimed) -> str:
-    alert = row.alert
+async def _drain_channel(ctx: Context, rows: list[store_alerts.Claimed]) -> tuple[Counter[str], bool]:
+    """One channel's claimed rows, in order; a transient failure releases the rest and pauses the
+    channel (the flag) for the rest of the drain."""
+    counts: Counter[str] = Counter()
+    for i, row in enumerate(rows):
+        delivery, channel_fault = await _attempt(ctx, row.alert)
+        decision = await _record(ctx, row, delivery)
+        counts[decision.action] += 1
+        if channel_fault and not delivery.ok and not delivery.permanent:
+            rest = rows[i + 1:]
+            until = decision.at or ctx.clock() + ctx.config.settings.retry_base
+            for later in rest:
+                await ctx.db(store_alerts.release, ctx.engine, later.id, until)
+            if rest:
+                log.warning("channel paused channel=%s released=%d until=%s", row.alert.channel,
+                            len(rest), until.isoformat(timespec="seconds"))
+            counts["released"] += len(rest)
+            return counts, True
+    return counts, False
+
+
+async def _attempt(ctx: Context, alert: Alert) -> tuple[Delivery, bool]:
+    """Send one alert; the flag says whether a failure is the channel's (False: this row's own, e.g. a
+    poison alert whose send raised, which must not hold back the channel's other rows)."""
     channel = ctx.channels.get(alert.channel)
     if channel is None:
-        delivery = Delivery(ok=False, detail=f"channel {alert.channel!r} is not configured")
-    else:
-        try:
-            delivery = await deliver.send(channel, alert)
-        except Exception as exc:  # a poison alert must not stop the relay
-            delivery = Delivery(ok=False, detail=f"{type(exc).__name__}: {exc}")
+        return Delivery(ok=False, detail=f"channel {alert.channel!r} is not configured"), True
+    try:
+        return await deliver.send(channel, alert), True
+    except Exception as exc:  # a poison alert must not stop the relay
+        return Delivery(ok=False, detail=f"{type(exc).__name__}: {exc}"), False
+
+
+async def _record(ctx: Context, row: store_alerts.Claimed, delivery: Delivery) -> Decision:
+    """Apply the retry policy to one attempt and store its outcome."""
+    alert = row.alert
     now = ctx.clock()
     decision = next_attempt(row.attempts, row.created_at, now, delivery, ctx.config.settings)
     if decision.action == "sent":
@@ -89,4 +137,5 @@ async def _deliver_one(ctx: Context, row: store_alerts.Claimed) -> str:
         await ctx.db(store_alerts.mark_dead, ctx.engine, row.id, delivery.detail or "gave up")
         log.error("alert dead id=%s channel=%s attempts=%d detail=%s", alert.alert_id, alert.channel,
                   row.attempts, delivery.detail)
-    return decision.action
+        decision = Decision("dead")
+    return decision

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine, select
 
-from monitor.config import Settings, parse_text
+from monitor.config import Config, Settings, parse_text
 from monitor.context import compile_for, load_gazetteer, open_context
 from monitor.models import Alert, AlertDraft, Delivery, Story
-from monitor.outbox import drain, next_attempt
+from monitor.outbox import DrainReport, drain, next_attempt
 from monitor.store import alerts as store_alerts
 from monitor.store import sources as store_sources
 from monitor.store import stories as store_stories
+from monitor.store.schema import alerts
 from tests.conftest import FakeClock
 from tests.loopback import Reply, WebhookReceiver
 
@@ -69,3 +73,111 @@ async def test_a_failing_row_never_blocks_the_others_and_ends_dead(tmp_path: Pat
                 await drain(ctx)
             assert store_alerts.counts(ctx.engine) == {"sent": 2, "dead": 2}
             assert len(bad.requests) == 3
+
+
+def _config(tmp_path: Path, **urls: str) -> Config:
+    channels = ", ".join(f"{name}: '{url}'" for name, url in urls.items())
+    return parse_text(f"database: sqlite:///{tmp_path}/o.db\nsettings: {{alerts_file: null}}\n"
+                      f"channels: {{{channels}}}\n", "t.yaml", environ={})
+
+
+def _queue(engine: Engine, now: datetime, *channels: str) -> None:
+    """One pending alert per entry of ``channels``, titled ``<channel><n>``, inserted in that order."""
+    src = store_sources.ensure(engine, "s", "https://example.org/")
+    for i, channel in enumerate(channels):
+        title = f"{channel}{sum(1 for c in channels[:i] if c == channel)}"
+        story = Story(key=f"k{i}", url=None, title=title, text="x", published=None, fingerprint=str(i))
+        store_stories.insert_new(engine, src.id, story, b"", None, [_draft(channel, title)], now)
+
+
+def _rows(engine: Engine, channel: str) -> list[tuple[str, int, datetime]]:
+    """(status, attempts, next_attempt_at) of one channel's rows, in id order."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(alerts.c.status, alerts.c.attempts, alerts.c.next_attempt_at)
+                            .where(alerts.c.channel == channel).order_by(alerts.c.id)).all()
+    return [(status, attempts, at.replace(tzinfo=UTC)) for status, attempts, at in rows]
+
+
+def _titles(receiver: WebhookReceiver) -> list[str]:
+    return [r.json["title"] for r in receiver.requests]
+
+
+HUNG = Reply(delay=2.5, drop=True)  # never answers: longer than the hung channel's read timeout (rto=1)
+
+
+async def test_a_hung_channel_costs_one_timeout_and_never_delays_the_others(
+        tmp_path: Path, clock: FakeClock, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="monitor.outbox")
+    with WebhookReceiver(default=HUNG) as hung, WebhookReceiver() as good:
+        cfg = _config(tmp_path, hung=f"json://127.0.0.1:{hung.port}/h?rto=1&cto=1",
+                      good=f"json://127.0.0.1:{good.port}/g")
+        async with open_context(cfg, watchlist=compile_for(cfg, load_gazetteer()), clock=clock,
+                                database_url=cfg.database) as ctx:
+            _queue(ctx.engine, clock(), *["hung"] * 5, *["good"] * 5)  # the hung rows are claimed first
+            started = time.monotonic()
+            first = await drain(ctx)
+            elapsed = time.monotonic() - started
+            print(f"drain with a hung channel took {elapsed:.2f}s")
+            assert elapsed < 3  # one read timeout (1 s), not five
+            assert (first.sent, first.retried, first.dead, first.released) == (5, 1, 0, 4)
+            assert _titles(good) == [f"good{i}" for i in range(5)]  # in order
+            assert _titles(hung) == ["hung0"]  # attempted once, not five times
+            # The good channel was done before the hung send even timed out.
+            sent_at = [r.created for r in caplog.records if r.getMessage().startswith("alert sent")]
+            retry_at = [r.created for r in caplog.records if r.getMessage().startswith("alert retry")]
+            assert len(sent_at) == 5 and len(retry_at) == 1 and max(sent_at) < retry_at[0]
+            due = clock() + S.retry_base
+            assert _rows(ctx.engine, "hung") == [("pending", 1, due)] + [("pending", 0, due)] * 4
+            # Nothing is due before the retry time: the next drain does not touch the hung channel.
+            assert await drain(ctx) == DrainReport()
+            hung.default = Reply()  # the channel answers again
+            clock.advance(seconds=31)
+            second = await drain(ctx)
+            assert (second.sent, second.retried, second.released) == (5, 0, 0)
+            assert _titles(hung) == ["hung0"] + [f"hung{i}" for i in range(5)]  # hung0 twice: N05's ambiguous send
+            assert [(s, n) for s, n, _ in _rows(ctx.engine, "hung")] == [("sent", 2)] + [("sent", 1)] * 4
+            assert store_alerts.counts(ctx.engine) == {"sent": 10}
+
+
+async def test_a_paused_channel_is_not_claimed_again_in_later_rounds(tmp_path: Path, clock: FakeClock) -> None:
+    with WebhookReceiver(default=Reply(status=503, body=b"busy")) as bad, WebhookReceiver() as good:
+        cfg = _config(tmp_path, bad=f"json://127.0.0.1:{bad.port}/b", good=f"json://127.0.0.1:{good.port}/g")
+        async with open_context(cfg, watchlist=compile_for(cfg, load_gazetteer()), clock=clock,
+                                database_url=cfg.database) as ctx:
+            _queue(ctx.engine, clock(), *["bad"] * 5, *["good"] * 3)
+            report = await drain(ctx, limit=2)  # round 1: bad0 fails, bad1 released; bad2-4 never claimed
+            assert (report.sent, report.retried, report.released) == (3, 1, 1)
+            assert _titles(bad) == ["bad0"] and len(good.requests) == 3
+            assert [(s, n) for s, n, _ in _rows(ctx.engine, "bad")] == [("pending", 1)] + [("pending", 0)] * 4
+
+
+async def test_two_channels_fail_and_recover_independently(tmp_path: Path, clock: FakeClock) -> None:
+    with (WebhookReceiver(HUNG) as slow, WebhookReceiver(default=Reply(status=500, body=b"no")) as down,
+          WebhookReceiver() as good):
+        cfg = _config(tmp_path, slow=f"json://127.0.0.1:{slow.port}/s?rto=1&cto=1",
+                      down=f"json://127.0.0.1:{down.port}/d", good=f"json://127.0.0.1:{good.port}/g")
+        async with open_context(cfg, watchlist=compile_for(cfg, load_gazetteer()), clock=clock,
+                                database_url=cfg.database) as ctx:
+            _queue(ctx.engine, clock(), *["slow", "down", "good"] * 3)
+            first = await drain(ctx)
+            assert (first.sent, first.retried, first.released) == (3, 2, 4)
+            assert (_titles(slow), _titles(down), len(good.requests)) == (["slow0"], ["down0"], 3)
+            clock.advance(seconds=31)  # slow answers again; down is still down
+            second = await drain(ctx)
+            assert (second.sent, second.retried, second.released) == (3, 1, 2)
+            assert _titles(slow) == ["slow0", "slow0", "slow1", "slow2"]
+            assert _titles(down) == ["down0", "down0"]
+            assert [(s, n) for s, n, _ in _rows(ctx.engine, "down")] == [("pending", 2), ("pending", 0),
+                                                                         ("pending", 0)]
+            assert _rows(ctx.engine, "down")[0][2] == clock() + 2 * S.retry_base  # backoff doubled
+
+
+async def test_a_permanent_failure_does_not_hold_back_the_channel(tmp_path: Path, clock: FakeClock) -> None:
+    with WebhookReceiver(Reply(status=404, body=b"no_service")) as hook:
+        cfg = _config(tmp_path, hook=f"json://127.0.0.1:{hook.port}/p")
+        async with open_context(cfg, watchlist=compile_for(cfg, load_gazetteer()), clock=clock,
+                                database_url=cfg.database) as ctx:
+            _queue(ctx.engine, clock(), *["hook"] * 3)
+            report = await drain(ctx)
+            assert (report.sent, report.retried, report.released) == (2, 1, 0)
+            assert _titles(hook) == ["hook0", "hook1", "hook2"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import stat
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -13,14 +14,16 @@ import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine, insert, inspect
 
+from monitor.errors import StoreError
 from monitor.models import Alert, AlertDraft, Story
 from monitor.store import alerts as store_alerts
 from monitor.store import engine as store_engine
 from monitor.store import sources as store_sources
 from monitor.store import stories as store_stories
 from monitor.store.schema import metadata
+from monitor.store.schema import sources as sources_table
 from tests.conftest import FakeClock
 
 
@@ -137,3 +140,64 @@ def test_a_failure_inside_the_poll_transaction_leaves_nothing_behind(engine: Eng
         assert conn.exec_driver_sql("SELECT count(*) FROM clusters").scalar() == 0
     _, _, created = store_stories.insert_new(engine, src.id, story(), b"sig", None, [draft()], clock())
     assert created == 1 and store_alerts.counts(engine) == {"pending": 1}
+
+
+def test_release_hands_a_claimed_row_back_without_spending_an_attempt(engine: Engine, clock: FakeClock) -> None:
+    src = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    store_stories.insert_new(engine, src.id, story(), b"sig", None, [draft(), draft("email")], clock())
+    first = store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5))
+    assert [(c.alert.channel, c.attempts) for c in first] == [("slack", 1), ("email", 1)]
+    store_alerts.mark_retry(engine, first[0].id, clock() + timedelta(seconds=30), "timeout")
+    store_alerts.release(engine, first[1].id, clock() + timedelta(seconds=30))
+    assert store_alerts.counts(engine) == {"pending": 2}
+    assert store_alerts.next_due(engine) == clock() + timedelta(seconds=30)
+    assert store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5)) == []  # not due yet
+    clock.advance(seconds=31)
+    again = store_alerts.claim_due(engine, clock(), lease=timedelta(minutes=5))
+    assert [(c.alert.channel, c.attempts) for c in again] == [("slack", 2), ("email", 1)]
+    store_alerts.mark_sent(engine, again[1].id, clock())
+    store_alerts.release(engine, again[1].id, clock())  # only a claimed row can be released
+    assert store_alerts.counts(engine) == {"sending": 1, "sent": 1}
+
+
+def test_claims_can_skip_paused_channels(engine: Engine, clock: FakeClock) -> None:
+    src = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    store_stories.insert_new(engine, src.id, story(), b"sig", None, [draft(), draft("email"), draft("ops")],
+                             clock())
+    lease = timedelta(minutes=5)
+    only = store_alerts.claim_due(engine, clock(), lease=lease, exclude_channels={"slack", "ops"})
+    assert [c.alert.channel for c in only] == ["email"]
+    assert store_alerts.claim_due(engine, clock(), lease=lease, exclude_channels={"slack", "email", "ops"}) == []
+    rest = store_alerts.claim_due(engine, clock(), lease=lease, exclude_channels=())
+    assert [c.alert.channel for c in rest] == ["slack", "ops"]
+
+
+def test_reads_do_not_queue_behind_the_writer(engine: Engine) -> None:
+    if engine.dialect.name != "sqlite":
+        pytest.skip("SQLite's write lock")
+    store_sources.ensure(engine, "axios", "https://example.org/feed")
+    with engine.begin() as writer:  # BEGIN IMMEDIATE: holds the write lock
+        writer.execute(insert(sources_table).values(name="other", url="https://example.org/2", error_count=0))
+        started = time.monotonic()
+        assert [row["name"] for row in store_sources.all_states(engine)] == ["axios"]  # the committed snapshot
+        assert time.monotonic() - started < 1.0
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        pytest.param("postgres://news@127.0.0.1/news", "postgresql+psycopg", id="postgres:// gets psycopg"),
+        pytest.param("postgresql://news@127.0.0.1/news", "postgresql+psycopg", id="postgresql:// gets psycopg"),
+        pytest.param("mysql://u:secret@127.0.0.1/x", "unusable database URL mysql://u:***@127.0.0.1/x",
+                     id="a driver we do not ship"),
+        pytest.param("not a url", "unusable database URL", id="nonsense"),
+    ],
+)
+def test_database_urls(url: str, expected: str) -> None:
+    try:
+        eng = store_engine.make_engine(url)
+    except StoreError as exc:
+        assert str(exc).startswith(expected) and "secret" not in str(exc)
+    else:
+        assert eng.url.drivername == expected
+        eng.dispose()

@@ -1,14 +1,16 @@
-"""Outbox queries: claim due alert rows with a lease, then mark them sent, retried or dead."""
+"""Outbox queries: claim due alert rows with a lease, then mark them sent, retried or dead, or release them."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, and_, func, or_, select, update
+from sqlalchemy import Engine, and_, func, or_, select, true, update
 
 from monitor.models import Alert
+from monitor.store.engine import reading
 from monitor.store.schema import alerts
 from monitor.store.stories import naive
 
@@ -23,8 +25,10 @@ class Claimed:
     created_at: datetime
 
 
-def claim_due(engine: Engine, now: datetime, *, lease: timedelta, limit: int = 20) -> list[Claimed]:
-    """Lease up to ``limit`` due rows (pending and due, or sending with an expired lease).
+def claim_due(engine: Engine, now: datetime, *, lease: timedelta, limit: int = 20,
+              exclude_channels: Collection[str] = ()) -> list[Claimed]:
+    """Lease up to ``limit`` due rows (pending and due, or sending with an expired lease), skipping
+    rows of ``exclude_channels``.
 
     SQLite serialises claims with BEGIN IMMEDIATE; PostgreSQL skips rows other workers hold.
     """
@@ -35,6 +39,7 @@ def claim_due(engine: Engine, now: datetime, *, lease: timedelta, limit: int = 2
             and_(alerts.c.status == "pending", alerts.c.next_attempt_at <= t),
             and_(alerts.c.status == "sending", alerts.c.lease_until < t),
         ))
+        .where(alerts.c.channel.not_in(sorted(exclude_channels)) if exclude_channels else true())
         .order_by(alerts.c.next_attempt_at, alerts.c.id)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -77,6 +82,17 @@ def mark_retry(engine: Engine, row_id: int, next_attempt_at: datetime, error: st
             last_error=error[:2000]))
 
 
+def release(engine: Engine, row_id: int, next_attempt_at: datetime) -> None:
+    """Hand a claimed row back unattempted (its channel just failed on another row): pending again
+    at ``next_attempt_at``, with the attempt its claim counted taken back, so its budget is untouched."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(alerts)
+            .where(alerts.c.id == row_id, alerts.c.status == "sending", alerts.c.attempts > 0)
+            .values(status="pending", next_attempt_at=naive(next_attempt_at), lease_until=None,
+                    attempts=alerts.c.attempts - 1))
+
+
 def mark_dead(engine: Engine, row_id: int, error: str) -> None:
     """Give up: the row stays in the table, visible, with its last error."""
     with engine.begin() as conn:
@@ -86,14 +102,14 @@ def mark_dead(engine: Engine, row_id: int, error: str) -> None:
 
 def counts(engine: Engine) -> dict[str, int]:
     """Number of outbox rows per status."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         rows = conn.execute(select(alerts.c.status, func.count()).group_by(alerts.c.status)).all()
     return {status: n for status, n in rows}
 
 
 def next_due(engine: Engine) -> datetime | None:
     """When the earliest pending row is due, or None when nothing is pending."""
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         t = conn.execute(
             select(func.min(alerts.c.next_attempt_at)).where(alerts.c.status == "pending")
         ).scalar()

@@ -12,6 +12,7 @@ from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from monitor.errors import StoreError
 
+
 def migrations_dir() -> Path:
     """The Alembic scripts: ``migrations/`` of a source checkout, else the copy shipped in the wheel."""
     checkout = Path(__file__).resolve().parent.parent.parent / "migrations"
