@@ -213,7 +213,9 @@ async def send(channel: Channel, alert: Alert) -> Delivery:
             return await asyncio.to_thread(_send_log, channel, alert, message)
         return await asyncio.to_thread(_send_apprise, channel, alert, message)
     except Exception as exc:  # exception text may hold the URL: keep only its type
-        return _failed(channel, alert, permanent=False, detail=f"unexpected: {type(exc).__name__}")
+        # Apprise reports failures as results; an exception out of it is tied to this message (a poison
+        # alert), so it is permanent: dead after a few tries, and the channel's other alerts go on.
+        return _failed(channel, alert, permanent=True, detail=f"unexpected: {type(exc).__name__}")
 
 
 def _failed(channel: Channel, alert: Alert, *, permanent: bool, detail: str) -> Delivery:
