@@ -459,3 +459,11 @@ def test_problems_come_in_file_order() -> None:
     text = "settings:\n  max_bytes: -1\n  interval: 5x\nsources:\n  - {name: a, urll: x}\n"
     lines = problems_of(text)
     assert [p.split(":")[1] for p in lines] == ["2", "3", "5"]
+
+
+def test_source_urls_expand_environment_variables() -> None:
+    text = "sources:\n  - {name: mirror, url: 'http://127.0.0.1:1200/telegram/channel/x?key=${RSSHUB_KEY}'}\n"
+    cfg = config.parse_text(text, "watchlist.yaml", environ={"RSSHUB_KEY": "k1"})
+    assert cfg.sources[0].url == "http://127.0.0.1:1200/telegram/channel/x?key=k1"
+    assert problems_of(text) == [
+        "watchlist.yaml:2:25: sources.0.url: environment variable RSSHUB_KEY is not set"]

@@ -155,6 +155,11 @@ def _expand_all(data: dict[str, Any], marks: _Marks, env: Mapping[str, str]) -> 
     if isinstance(data.get("database"), str):
         where = f"{marks.locate(('database',))}: database"
         data["database"] = _expand_env(data["database"], where, env, problems)
+    sources = data.get("sources")
+    for i, source in enumerate(sources if isinstance(sources, list) else []):
+        if isinstance(source, dict) and isinstance(source.get("url"), str):  # e.g. an RSSHub ?key=${KEY}
+            where = f"{marks.locate(('sources', i, 'url'))}: sources.{i}.url"
+            source["url"] = _expand_env(source["url"], where, env, problems)
     return problems
 
 
