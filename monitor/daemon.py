@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +17,7 @@ from monitor import config as config_mod
 from monitor import deliver
 from monitor.config import Config, Source
 from monitor.context import Clock, Context, compile_for, load_gazetteer, open_context, utc_now
-from monitor.errors import ConfigError, MonitorError
+from monitor.errors import ConfigError, DeliveryConfigError, MonitorError
 from monitor.gazetteer import Gazetteer
 from monitor.match import CompiledWatchlist
 from monitor.models import PollReport
@@ -32,13 +32,41 @@ log = logging.getLogger("monitor.daemon")
 STOP_GRACE = 25.0
 ONCE_CONCURRENCY = 8
 HOUSEKEEPING = timedelta(minutes=15)
+LATE_CANCEL_WAIT = 2.0  # seconds for work cancelled at the end of the grace period to unwind
+# Settings read once when the context is built (engine, dedup index, HTTP client): a reload cannot apply them.
+RESTART_ONLY = ("dedup_window", "dedup_threshold", "dedup_containment", "user_agent")
 
 
 def load_config(path: Path, gazetteer: Gazetteer) -> tuple[Config, CompiledWatchlist]:
-    """Load and validate the watchlist, compiling its watches; ConfigError lists every problem."""
+    """Load and validate the watchlist, building each channel and compiling its watches;
+    ConfigError lists every problem (bad channels and bad watches together)."""
     compiled: list[CompiledWatchlist] = []
-    cfg = config_mod.load(path, check=lambda c: compiled.append(compile_for(c, gazetteer)))
+
+    def check(cfg: Config) -> None:
+        problems = channel_problems(cfg.channels)
+        try:
+            compiled.append(compile_for(cfg, gazetteer))
+        except ConfigError as exc:
+            problems += exc.problems
+        if problems:
+            raise ConfigError(problems)
+
+    cfg = config_mod.load(path, check=check)
     return cfg, compiled[0]
+
+
+def channel_problems(channels: Mapping[str, str]) -> list[str]:
+    """One ``channels.<name>: message`` line per channel URL that cannot be built (none are sent to)."""
+    problems = []
+    for name, url in channels.items():
+        if not url.strip():
+            problems.append(f"channels.{name}: empty URL (is the environment variable set and non-empty?)")
+            continue
+        try:
+            deliver.make_channels({name: url}, alerts_file=None)
+        except DeliveryConfigError as exc:
+            problems.append(f"channels.{name}: {str(exc).removeprefix(f'channel {name!r}: ')}")
+    return problems
 
 
 async def run_once(ctx: Context) -> tuple[list[PollReport], DrainReport]:
@@ -73,16 +101,24 @@ class Daemon:
     drain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     scheduler: Any = None
     last_poll: str = "never"
+    stopping: bool = False  # set when stopping begins: jobs then start no new work
 
     async def poll_job(self, source: Source) -> None:
+        if self.stopping:
+            return
         report = await self._tracked(poll_source(self.ctx, source))
+        if report is None:  # cancelled at the end of the stop grace period
+            return
         self.last_poll = f"{source.name} at {self.ctx.clock().strftime('%H:%M:%S')}"
-        if report.alerts:
+        if report.alerts and not self.stopping:  # when stopping, the final drain sends them
             await self.drain_job()
 
     async def drain_job(self) -> None:
+        if self.stopping:
+            return
         async with self.drain_lock:
-            await self._tracked(drain(self.ctx))
+            if not self.stopping:
+                await self._tracked(drain(self.ctx))
 
     def housekeeping(self) -> None:
         """Keep the dedup index bounded by the window (it is rebuilt from the database at start)."""
@@ -91,12 +127,18 @@ class Daemon:
         log.info("housekeeping index=%d evicted=%d", len(self.ctx.index), dropped)
 
     async def _tracked(self, coro: Any) -> Any:
+        """Run ``coro`` as a task in ``inflight``; None when ``_stop`` cancelled it after the grace period
+        (so the scheduler job ends quietly instead of logging a CancelledError)."""
         task = asyncio.ensure_future(coro)
         self.inflight.add(task)
         try:
-            return await task
+            await asyncio.wait([task])
+        except asyncio.CancelledError:  # the job itself was cancelled: take its work down with it
+            task.cancel()
+            raise
         finally:
             self.inflight.discard(task)
+        return None if task.cancelled() else task.result()
 
     def reload(self) -> None:
         """SIGHUP: validate the file, then swap; a broken file keeps the running config."""
@@ -108,11 +150,15 @@ class Daemon:
         except Exception as exc:  # ConfigError or DeliveryConfigError: keep the old config
             log.error("reload failed, keeping the running config:\n%s", exc)
         else:
-            if cfg.database_url() != self.ctx.config.database_url():
-                log.warning("reload: the database setting changed; it takes effect on restart")
+            old = self.ctx.config
+            restart_only = restart_only_changes(old, cfg)
+            if restart_only:
+                log.warning("reload: %s changed; this takes effect on restart", ", ".join(restart_only))
             self.ctx.config, self.ctx.watchlist, self.ctx.channels = cfg, compiled, channels
-            schedule_sources(self.scheduler, cfg.sources, cfg.settings, self.poll_job, self.ctx.clock(),
-                             self.ctx.rng)
+            now = self.ctx.clock()
+            schedule_sources(self.scheduler, cfg.sources, cfg.settings, self.poll_job, now, self.ctx.rng)
+            if cfg.settings.outbox_interval != old.settings.outbox_interval:
+                schedule_drain(self.scheduler, cfg.settings.outbox_interval, self.drain_job, now)
             log.info("reloaded config=%s sources=%d watches=%d", self.config_path, len(cfg.sources),
                      len(cfg.watches))
         self.notifier.ready(self.status_line())
@@ -162,15 +208,50 @@ class Daemon:
         await self._stop(watchdog)
 
     async def _stop(self, watchdog: asyncio.Task[None]) -> None:
+        """Start no new work, let what is in flight finish, send what is due, then shut down,
+        all within STOP_GRACE; work still running then is cancelled (its alerts stay leased)."""
+        self.stopping = True
         self.notifier.stopping()
-        log.info("stopping: waiting for %d polls and sends in flight", len(self.inflight))
         self.scheduler.pause()
-        if self.inflight:
-            _, late = await asyncio.wait(set(self.inflight), timeout=STOP_GRACE)
-            for task in late:  # claimed alerts stay leased and are retried after the lease
-                task.cancel()
+        deadline = asyncio.get_running_loop().time() + STOP_GRACE
+        log.info("stopping: waiting for %d polls and sends in flight", len(self.inflight))
+        if await self._settle(deadline):
+            await self._final_drain(deadline)
         self.scheduler.shutdown(wait=False)
         await watchdog
+
+    async def _settle(self, deadline: float) -> bool:
+        """Wait until nothing is in flight (work may start work: re-check); False if the grace ran out."""
+        loop = asyncio.get_running_loop()
+        while self.inflight:
+            _, late = await asyncio.wait(set(self.inflight), timeout=max(deadline - loop.time(), 0.0))
+            if late:
+                log.warning("stop grace period over: cancelling %d polls and sends", len(late))
+                for task in late:  # claimed alerts stay leased and are retried after the lease
+                    task.cancel()
+                await asyncio.wait(late, timeout=LATE_CANCEL_WAIT)
+                return False
+        return True
+
+    async def _final_drain(self, deadline: float) -> None:
+        """Send the alerts that became due while stopping (e.g. from a poll that was in flight)."""
+        try:
+            async with asyncio.timeout_at(deadline):
+                sent = await drain(self.ctx)
+        except TimeoutError:
+            log.warning("stop grace period over during the final send; the rest are sent after restart")
+        except MonitorError as exc:
+            log.error("final send failed; unsent alerts stay queued: %s", exc)
+        else:
+            if sent.sent or sent.retried or sent.dead:
+                log.info("final send sent=%d retry=%d dead=%d", sent.sent, sent.retried, sent.dead)
+
+
+def restart_only_changes(old: Config, new: Config) -> list[str]:
+    """The changed settings a reload cannot apply (they are built into the running context)."""
+    changed = ["database"] if old.database_url() != new.database_url() else []
+    return changed + [f"settings.{name}" for name in RESTART_ONLY
+                      if getattr(old.settings, name) != getattr(new.settings, name)]
 
 
 async def serve(config_path: Path, *, clock: Clock = utc_now, notifier: Notifier | None = None,
@@ -195,4 +276,5 @@ async def once(config_path: Path, *, clock: Clock = utc_now, transport: Any = No
     return reports
 
 
-__all__ = ["ConfigError", "Daemon", "load_config", "once", "run_once", "serve"]
+__all__ = ["ConfigError", "Daemon", "channel_problems", "load_config", "once", "restart_only_changes",
+           "run_once", "serve"]

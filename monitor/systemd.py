@@ -24,16 +24,17 @@ class Notifier:
         return self.address is not None
 
     def notify(self, message: str) -> bool:
-        """Send one message; False when there is no socket or it cannot be reached."""
+        """Send one message; False when there is no socket, it cannot be reached, or its queue is full
+        (the send never blocks: a supervisor that stopped reading must not freeze the event loop)."""
         if self.address is None:
             return False
         addr = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         data = message.encode("utf-8", "replace")  # a lone surrogate (e.g. from a path) must not raise
         try:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as s:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK) as s:
                 s.connect(addr)
-                s.sendall(data)
-        except OSError:
+                s.send(data)
+        except OSError:  # BlockingIOError (queue full) included
             return False
         return True
 

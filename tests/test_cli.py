@@ -27,6 +27,15 @@ sources:
 watches:
   - {name: w, places: [Izium], notify: [slack]}
 """
+BAD_CHANNELS = """\
+database: sqlite:///{dir}/bad.db
+channels:
+  desk: "slakc://x/y/z"
+  ops: "${{OPS_HOOK}}"
+  fine: "json://127.0.0.1:9/hook"
+watches:
+  - {{name: w, places: [Atlantis-on-Sea], notify: [desk, ops, fine]}}
+"""
 PROBLEM = re.compile(r"^(?P<file>\S+\.yaml):(?P<line>\d+):(?P<col>\d+): (?P<path>[\w.]+): (?P<msg>.+)$")
 # Loggers the CLI and the demo retune globally; restored after each test so other modules see no change.
 TUNED = ("monitor", "apprise", "urllib3", "httpx", "httpcore", "apscheduler.executors", "alembic")
@@ -81,6 +90,45 @@ def test_check_broken_config_prints_every_problem(tmp_path: Path, capsys: pytest
                      ("5", "watches.0.notify.0")}
     assert {m["file"] for m in parsed if m} == {str(path)}
     assert "unknown channel 'slack'" in "\n".join(lines)
+
+
+def bad_channel_lines(path: Path) -> list[str]:
+    return [f"{path}:3:9: channels.desk: not a usable Apprise URL (scheme 'slakc')",
+            f"{path}:4:8: channels.ops: empty URL (is the environment variable set and non-empty?)",
+            f"{path}:7:24: watches.0.places.0: unknown place 'Atlantis-on-Sea'"]
+
+
+def test_check_builds_every_channel_and_reports_each_bad_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mistyped scheme and a variable set to "" fail ``check`` (the unit's ExecStartPre), every one
+    with its position, together with the watch problems."""
+    monkeypatch.setenv("OPS_HOOK", "")
+    path = write(tmp_path / "watchlist.yaml", BAD_CHANNELS.format(dir=tmp_path))
+    assert main(["-c", str(path), "check"]) == 1
+    lines = capsys.readouterr().out.splitlines()
+    assert lines == bad_channel_lines(path)
+    assert all(PROBLEM.match(line) for line in lines)
+    assert "slakc://x/y/z" not in "\n".join(lines)  # a channel URL is a secret: named, never printed
+
+
+def test_once_and_run_refuse_bad_channels_with_the_same_lines(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("OPS_HOOK", "")
+    path = write(tmp_path / "watchlist.yaml", BAD_CHANNELS.format(dir=tmp_path))
+    assert main(["-c", str(path), "once"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("news-monitor: ") and err.splitlines()[1:] == bad_channel_lines(path)[1:]
+    assert bad_channel_lines(path)[0] in err.splitlines()[0]
+
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OPS_HOOK": ""}
+    proc = subprocess.run([sys.executable, "-m", "monitor", "-c", str(path), "run"], capture_output=True,
+                          text=True, timeout=60, cwd=tmp_path, env=env, check=False)
+    assert proc.returncode == 1
+    for line in bad_channel_lines(path):
+        assert line in proc.stderr
+    assert not (tmp_path / "bad.db").exists()  # refused before the database was opened
 
 
 def test_check_yaml_syntax_error_has_a_position(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -167,3 +167,15 @@ def test_watchdog_interval_is_half_of_watchdog_usec(usec: str | None, interval: 
     environ = {} if usec is None else {"WATCHDOG_USEC": usec}
     got = Notifier(environ).watchdog_interval
     assert got == (None if interval is None else pytest.approx(interval))
+
+
+def test_a_full_socket_queue_never_blocks(tmp_path: Path) -> None:
+    """A supervisor that stopped reading: sends fail fast instead of freezing the event loop."""
+    path = tmp_path / "full.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(str(path))
+        notifier = Notifier({"NOTIFY_SOCKET": str(path)})
+        started = time.monotonic()
+        results = [notifier.watchdog() for _ in range(2000)]  # far beyond the kernel's queue length
+        assert time.monotonic() - started < 5
+        assert results[0] is True and results[-1] is False
