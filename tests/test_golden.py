@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from apprise.plugins.slack import NotifySlack
 
 from monitor.daemon import once
 from monitor.demo import FixtureServer, demo_config
@@ -162,3 +163,40 @@ async def test_a_broken_feed_does_not_stop_the_others(scenario: Scenario, tmp_pa
     assert reports["broken"].error_kind == "http_status"
     assert reports["refused"].error_kind == "connect_error"
     assert sorted(titles(s.hook)) == sorted([AXIOS, TELEGRAM])
+
+
+HOSTILE_FEED = b"""<?xml version="1.0" encoding="utf-8"?>
+<rss version="2.0"><channel><title>Hostile</title><link>https://hostile.example/</link><description>d</description>
+<item><title>&lt;!channel&gt; Russian forces withdrew from Izium &lt;https://evil.example|bank.com&gt;</title>
+<link>javascript:alert(6)</link><guid>hostile-1</guid>
+<description>&lt;p&gt;&lt;!here&gt; &amp;lt;@U024BE7LH&amp;gt; Ukrainian forces recaptured Izium, officials in Kharkiv
+said. &lt;script&gt;alert(1)&lt;/script&gt; [click](javascript:alert(1))&lt;/p&gt;</description></item>
+</channel></rss>
+"""
+
+
+async def test_feed_text_cannot_ping_or_disguise_links_in_slack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, clock: FakeClock
+) -> None:
+    """End to end through the real Slack plugin (pointed at a loopback receiver, recipe 4.4)."""
+    monkeypatch.delenv("NEWS_MONITOR_DATABASE_URL", raising=False)
+    feed = Reply(body=HOSTILE_FEED, headers=(("Content-Type", "application/rss+xml"),))
+    with WebhookReceiver(default=feed) as feeds, WebhookReceiver() as slack:
+        monkeypatch.setattr(NotifySlack, "webhook_url", f"{slack.url}/services")  # test-only
+        path = tmp_path / "watchlist.yaml"
+        path.write_text(
+            f"database: sqlite:///{tmp_path}/h.db\nsettings: {{alerts_file: null}}\n"
+            f"sources: [{{name: hostile, url: '{feeds.url}/feed.xml'}}]\n"
+            "channels: {desk: 'slack://T1JJ3T3L2/A1BRTD4JD/TIiajkdnlazkcOXrIdevi7/'}\n"
+            "watches: [{name: w, preset: territorial-gain, places: [Izium], notify: [desk]}]\n",
+            encoding="utf-8")
+        await once(path, clock=clock)
+    [request] = slack.requests
+    attachment = request.json["attachments"][0]
+    assert b"<!" not in request.body and b"<@" not in request.body and b"|bank" not in request.body.replace(
+        b"&lt;https://evil.example|bank.com&gt;", b"")
+    # Mention and link syntax in feed text is HTML-like: it is removed as markup, or escaped for Slack.
+    assert attachment["title"] == "Russian forces withdrew from Izium"
+    assert "javascript" not in attachment["text"].split("\n")[1]  # no link line built from a javascript: URL
+    assert "<script>" not in attachment["text"]
+    assert "Ukrainian forces recaptured Izium" in attachment["text"]
