@@ -14,7 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 from urllib.parse import urlsplit
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from monitor import deliver, fetch
 from monitor.config import Config
@@ -49,12 +49,19 @@ class Context:
     rng: random.Random = field(default_factory=random.Random)
     host_locks: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     story_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    gazetteer: Gazetteer | None = None
+
+    def is_place(self, word: str) -> bool:
+        """True for a capitalised word that names a settlement (so replacing it is news, not a typo)."""
+        return bool(word[:1].isupper() and self.gazetteer is not None and self.gazetteer.resolve(word))
 
     async def db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run a synchronous store function off the event loop; database errors become StoreError."""
         try:
             return await asyncio.to_thread(fn, *args, **kwargs)
-        except SQLAlchemyError as exc:
+        except (IntegrityError, DataError) as exc:  # this row's data: the caller may skip the row
+            raise StoreError(f"database refused the data: {exc}", kind="store_data") from exc
+        except SQLAlchemyError as exc:  # the database itself (locked, disk full, gone)
             raise StoreError(f"database error: {exc}") from exc
 
     async def cpu(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -96,6 +103,7 @@ async def open_context(
     transport: Any = None,
     migrate: bool = True,
     database_url: str | None = None,
+    gazetteer: Gazetteer | None = None,
 ) -> AsyncIterator[Context]:
     """Build the context (migrating the database first) and close it afterwards."""
     engine = store_engine.make_engine(database_url or config.database_url())
@@ -108,7 +116,7 @@ async def open_context(
     client = fetch.make_client(user_agent=s.user_agent, transport=transport)
     try:
         yield Context(config=config, watchlist=watchlist, client=client, engine=engine,
-                      channels=channels, index=index, clock=clock)
+                      channels=channels, index=index, clock=clock, gazetteer=gazetteer or load_gazetteer())
     finally:
         await client.aclose()
         engine.dispose()

@@ -142,6 +142,9 @@ class Daemon:
 
     def reload(self) -> None:
         """SIGHUP: validate the file, then swap; a broken file keeps the running config."""
+        if self.stopping:  # a reload during shutdown would tell systemd READY=1 after STOPPING=1
+            log.warning("reload ignored: the daemon is stopping")
+            return
         self.notifier.reloading()
         try:
             cfg, compiled = load_config(self.config_path, self.gazetteer)
@@ -259,7 +262,7 @@ async def serve(config_path: Path, *, clock: Clock = utc_now, notifier: Notifier
     """``news-monitor run``: the daemon until SIGTERM/SIGINT."""
     gazetteer = load_gazetteer()
     cfg, compiled = load_config(config_path, gazetteer)
-    async with open_context(cfg, watchlist=compiled, clock=clock) as ctx:
+    async with open_context(cfg, watchlist=compiled, clock=clock, gazetteer=gazetteer) as ctx:
         daemon = Daemon(ctx=ctx, config_path=config_path, gazetteer=gazetteer, notifier=notifier or Notifier())
         if on_ready is not None:
             on_ready(daemon)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 from difflib import SequenceMatcher
 
 from monitor.models import Change
@@ -126,7 +127,9 @@ def _units(title: str, text: str) -> list[str]:
     return [unit for unit in sentences(title) + sentences(text) if _squash(unit)]
 
 
-def compare(old_title: str, old_text: str, new_title: str, new_text: str) -> Change | None:
+def compare(
+    old_title: str, old_text: str, new_title: str, new_text: str, *, is_place: Callable[[str], bool] | None = None
+) -> Change | None:
     """What changed between two versions of a story: sentences added and removed, or None when the
     versions differ only cosmetically (whitespace, punctuation, case, spelling fixes of a few letters)."""
     if _squash(old_title + "\n" + old_text) == _squash(new_title + "\n" + new_text):
@@ -140,7 +143,7 @@ def compare(old_title: str, old_text: str, new_title: str, new_text: str) -> Cha
             continue
         gone, came = old[i1:i2], new[j1:j2]
         if tag == "replace":
-            gone, came = _drop_spelling_fixes(gone, came)
+            gone, came = _drop_spelling_fixes(gone, came, is_place)
         removed.extend(gone)
         added.extend(came)
     if not added and not removed:
@@ -150,23 +153,30 @@ def compare(old_title: str, old_text: str, new_title: str, new_text: str) -> Cha
 
 SPELLING_FIX_RATIO = 0.9
 SPELLING_FIX_CHARS = 3
+_NAMES = re.compile(r"\b[^\W\d_]+(?:['’ʼ-][^\W\d_]+)*")  # words, inner apostrophes and hyphens kept
 
 
-def _is_spelling_fix(before: str, after: str) -> bool:
+def _is_spelling_fix(before: str, after: str, is_place: Callable[[str], bool] | None = None) -> bool:
     """A sentence rewritten only by a few letters ("Izuym" -> "Izyum", "nigth" -> "night"): the same
-    numbers, at most 3 characters changed and 90 % alike. Such a pair is neither added nor removed;
+    numbers, at most 3 characters changed and 90 % alike, and no known place name replaced
+    ("Pokrovske" -> "Pokrovsk" is another town: news). Such a pair is neither added nor removed;
     a word added to a long sentence ("... and Kupiansk") changes more and stays news."""
     a, b = _squash(before), _squash(after)
     if re.findall(r"\d+", a) != re.findall(r"\d+", b):
         return False  # "3,000 square kilometres" -> "6,000 square kilometres" is news
     matcher = SequenceMatcher(None, a, b, autojunk=False)
     changed = sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in matcher.get_opcodes() if tag != "equal")
-    return changed <= SPELLING_FIX_CHARS and matcher.ratio() >= SPELLING_FIX_RATIO
+    if changed > SPELLING_FIX_CHARS or matcher.ratio() < SPELLING_FIX_RATIO:
+        return False
+    replaced = set(_NAMES.findall(before)) - set(_NAMES.findall(after))
+    return not (is_place and any(is_place(word) for word in replaced))
 
 
-def _drop_spelling_fixes(gone: list[str], came: list[str]) -> tuple[list[str], list[str]]:
+def _drop_spelling_fixes(
+    gone: list[str], came: list[str], is_place: Callable[[str], bool] | None = None
+) -> tuple[list[str], list[str]]:
     """Pair the replaced sentences in order and drop the pairs that are only spelling fixes."""
-    pairs = [(g, c) for g, c in zip(gone, came, strict=False) if _is_spelling_fix(g, c)]
+    pairs = [(g, c) for g, c in zip(gone, came, strict=False) if _is_spelling_fix(g, c, is_place)]
     fixed_old = {g for g, _ in pairs}
     fixed_new = {c for _, c in pairs}
     return [g for g in gone if g not in fixed_old], [c for c in came if c not in fixed_new]

@@ -256,7 +256,7 @@ def _truncate(text: str, limit: int) -> str:
     return (cut[:space] if space > limit // 2 else cut).rstrip() + "…"
 
 
-MAX_KEY = 256  # the stories.key column holds 512; longer identities are stored as their hash
+MAX_KEY = 500  # the stories.key column holds 512; longer identities are stored as their hash
 
 
 def _bounded_key(kind: str, value: str) -> str:

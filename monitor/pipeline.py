@@ -83,7 +83,9 @@ async def _store_items(
             # so two copies polled at the same moment cannot both alert.
             async with ctx.story_lock:
                 outcome, alerts = await _store_story(ctx, source_id, source.name, story, now)
-        except StoreError as exc:  # one entry the database refuses must not sink the whole feed
+        except StoreError as exc:  # one entry the database refuses must not sink the whole feed...
+            if exc.kind != "store_data":
+                raise  # ...but a locked, full or missing database fails the poll, with its backoff
             log.warning("item source=%s key=%s not stored: %s", source.name, story.key[:80], _one_line(str(exc)))
             outcome, alerts = "failed", 0
         counts[outcome] += 1
@@ -120,7 +122,7 @@ async def _store_story(ctx: Context, source_id: int, source: str, story: Story, 
         return await _store_new(ctx, source_id, source, story, now)
     if known.fingerprint == story.fingerprint:
         return "same", 0
-    change = diff.compare(known.title, known.text, story.title, story.text)
+    change = diff.compare(known.title, known.text, story.title, story.text, is_place=ctx.is_place)
     matches = match(ctx.watchlist, story.title, story.text)
     previous = match(ctx.watchlist, known.title, known.text)
     alerted = await ctx.db(store_stories.alerted_hits, ctx.engine, known.cluster_id)

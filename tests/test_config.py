@@ -438,14 +438,15 @@ def test_source_model_rejects_a_non_http_url_directly() -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        pytest.param("settings: {fetch_timeout: 0s}", "settings.fetch_timeout: must be at least 1s", id="0s timeout"),
-        pytest.param("settings: {outbox_interval: 0s}", "settings.outbox_interval: must be at least 1s",
+        pytest.param("settings: {fetch_timeout: 0s}", "settings.fetch_timeout: must be between 1s and 1h",
+                     id="0s timeout"),
+        pytest.param("settings: {outbox_interval: 0s}", "settings.outbox_interval: must be between 1s and 1h",
                      id="0s outbox"),
         pytest.param("settings: {max_bytes: -5}", "settings.max_bytes: must be between 1KiB and 512MiB",
                      id="negative size"),
-        pytest.param("settings: {dedup_window: 0s}", "settings.dedup_window: must be at least 1m",
+        pytest.param("settings: {dedup_window: 0s}", "settings.dedup_window: must be between 1m and 365d",
                      id="empty window"),
-        pytest.param("settings: {max_age: 10s}", "settings.max_age: must be at least 1m", id="tiny max_age"),
+        pytest.param("settings: {max_age: 10s}", "settings.max_age: must be between 1m and 36500d", id="tiny max_age"),
         pytest.param("channels: {'bad name!': 'json://127.0.0.1/x'}", "channels.bad name!: String should match",
                      id="channel name"),
     ],
@@ -467,3 +468,20 @@ def test_source_urls_expand_environment_variables() -> None:
     assert cfg.sources[0].url == "http://127.0.0.1:1200/telegram/channel/x?key=k1"
     assert problems_of(text) == [
         "watchlist.yaml:2:25: sources.0.url: environment variable RSSHUB_KEY is not set"]
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        pytest.param("settings: {dedup_window: 1000000d}", "settings.dedup_window: must be between 1m and 365d",
+                     id="window too long"),
+        pytest.param("settings: {retry_base: 3000000d}", "settings.retry_base: must be between 1s and 7d",
+                     id="retry base too long"),
+        pytest.param("settings: {retry_base: 2h, retry_max: 1h}",
+                     "settings: retry_max must not be shorter than retry_base", id="retry order"),
+        pytest.param("settings: {interval: 30d}", "settings.interval: interval must be at most 7d", id="interval cap"),
+    ],
+)
+def test_settings_upper_bounds(line: str, expected: str) -> None:
+    [problem] = problems_of(line + "\n")
+    assert re.match(r"watchlist\.yaml:1:\d+: " + re.escape(expected), problem), problem

@@ -22,7 +22,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DataError, OperationalError
 
 from monitor.config import Source, parse_text
 from monitor.context import Context, compile_for, load_gazetteer, open_context
@@ -281,7 +281,8 @@ def feeds() -> Iterator[FeedServer]:
 async def env(tmp_path: Path, clock: FakeClock, feeds: FeedServer) -> AsyncIterator[Env]:
     cfg = parse_text(CONFIG.format(dir=tmp_path, base=feeds.base), "t.yaml", environ={})
     async with open_context(
-        cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock, database_url=f"sqlite:///{tmp_path}/t.db"
+        cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock, database_url=f"sqlite:///{tmp_path}/t.db",
+        gazetteer=gazetteer()
     ) as ctx:
         ctx.rng = random.Random(1234)
         yield Env(ctx, feeds, clock)
@@ -703,8 +704,16 @@ async def test_copies_polled_at_the_same_moment_alert_once(env: Env, n: int) -> 
     assert env.outbox() == {"pending": 1}
 
 
+@pytest.mark.parametrize(
+    ("error", "skipped"),
+    [
+        pytest.param(DataError("INSERT", {}, Exception("value too long")), True, id="refused data: entry skipped"),
+        pytest.param(OperationalError("INSERT", {}, Exception("disk I/O error")), False,
+                     id="database failure: the poll fails"),
+    ],
+)
 async def test_an_entry_the_database_refuses_does_not_sink_the_feed(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, error: Exception, skipped: bool
 ) -> None:
     good = Item("Ukrainian forces recaptured Izium", IZIUM, guid="good")
     bad = Item("Kharkiv: Russian troops withdrew from two villages", "Russian troops withdrew from "
@@ -714,17 +723,22 @@ async def test_an_entry_the_database_refuses_does_not_sink_the_feed(
 
     def refuse_bad(engine: Any, source_id: int, story: Any, *args: Any) -> Any:
         if story.key == "guid:bad":
-            raise OperationalError("INSERT", {}, Exception("disk I/O error"))
+            raise error
         return real(engine, source_id, story, *args)
 
     monkeypatch.setattr(store_stories, "insert_new", refuse_bad)
     report = await env.poll()
-    assert (report.new_stories, report.failed_items, report.alerts, report.error_kind) == (1, 1, 1, None)
-    assert env.state().etag is None  # not kept: the next poll must fetch the refused entry again
+    if skipped:
+        assert (report.new_stories, report.failed_items, report.alerts, report.error_kind) == (1, 1, 1, None)
+        assert env.state().etag is None  # not kept: the next poll must fetch the refused entry again
+    else:
+        assert report.error_kind == "store" and env.state().error_count == 1
+        assert env.state().next_poll_at is not None
     monkeypatch.setattr(store_stories, "insert_new", real)
-    env.clock.advance(minutes=5)
+    env.clock.advance(hours=1)
     again = await env.poll()
-    assert (again.new_stories, again.failed_items, again.alerts) == (1, 0, 1)
+    assert (again.failed_items, again.error_kind) == (0, None)
+    assert env.outbox() == {"pending": 2}  # both stories alerted exactly once in the end
     assert env.state().etag == '"v1"'
 
 
@@ -760,3 +774,43 @@ async def test_correcting_the_spelling_of_a_place_is_no_update(env: Env) -> None
     v3 = v1.replace("Izuym", "Izyum") + "\nUkrainian forces also recaptured the village of Chkalovske."
     env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v3, guid="g-sp"))))
     assert (await env.poll()).alerts == 1  # a real addition still alerts
+
+
+async def test_replacing_one_town_by_another_is_news(env: Env) -> None:
+    """Replacing a town's name by a watched one in an existing sentence alerts (the rule itself:
+    ``test_spelling_fix_rule_knows_place_names``)."""
+    base = "Russian troops withdrew from positions near Kharkiv, the general staff said on Sunday."
+    v1 = base + "\nUkrainian units pushed back the enemy near Pokrovske on Saturday."
+    env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v1, guid="g-pk"))))
+    assert (await env.poll()).alerts == 1
+    env.clock.advance(minutes=5)
+    v2 = v1.replace("Pokrovske", "Izium")  # not three letters: plainly news
+    env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v2, guid="g-pk"))))
+    assert (await env.poll()).alerts == 1
+
+
+def test_spelling_fix_rule_knows_place_names() -> None:
+    from monitor.diff import compare
+
+    g = gazetteer()
+    is_place = lambda w: bool(w[:1].isupper() and g.resolve(w))  # noqa: E731
+    before = "Lede.\nUkrainian units pushed back the enemy near Pokrovske on Saturday."
+    after = before.replace("Pokrovske", "Pokrovsk")
+    assert compare("T", before, "T", after) is None  # without a gazetteer: looks like a typo
+    change = compare("T", before, "T", after, is_place=is_place)
+    assert change is not None and change.added == ("Ukrainian units pushed back the enemy near Pokrovsk on Saturday.",)
+    typo = before.replace("Pokrovske", "Pokrvoske")
+    assert compare("T", typo, "T", before, is_place=is_place) is None  # an unknown word corrected: a typo
+
+
+async def test_a_spelling_fix_beside_an_unrelated_addition_is_no_update(env: Env) -> None:
+    """The fixed place counts only if it stands in a sentence the version really added."""
+    base = "Russian troops withdrew from positions near Kharkiv, the general staff said on Sunday."
+    v1 = base + "\nUkrainian units entered the city of Izuym on Saturday."
+    env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v1, guid="g-add"))))
+    assert (await env.poll()).alerts == 1
+    env.clock.advance(minutes=5)
+    v2 = v1.replace("Izuym", "Izyum") + "\nThe weather on Sunday was cold and wet across the region."
+    env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v2, guid="g-add"))))
+    report = await env.poll()
+    assert (report.new_versions, report.alerts) == (1, 0)

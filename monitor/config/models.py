@@ -58,6 +58,14 @@ class _Model(BaseModel):
 def _at_least_30s(value: timedelta) -> timedelta:
     if value < timedelta(seconds=30):
         raise ValueError("interval must be at least 30s")
+    if value > timedelta(days=7):
+        raise ValueError("interval must be at most 7d")
+    return value
+
+
+def _between(value: timedelta, low: timedelta, high: timedelta, low_text: str, high_text: str) -> timedelta:
+    if not low <= value <= high:
+        raise ValueError(f"must be between {low_text} and {high_text}")
     return value
 
 
@@ -92,19 +100,36 @@ class Settings(_Model):
     def _min_interval(cls, v: timedelta) -> timedelta:
         return _at_least_30s(v)
 
-    @field_validator("fetch_timeout", "outbox_interval", "retry_base", "retry_max")
+    @field_validator("fetch_timeout", "outbox_interval")
     @classmethod
-    def _at_least_1s(cls, v: timedelta) -> timedelta:
-        if v < timedelta(seconds=1):
-            raise ValueError("must be at least 1s")
-        return v
+    def _seconds_to_an_hour(cls, v: timedelta) -> timedelta:
+        return _between(v, timedelta(seconds=1), timedelta(hours=1), "1s", "1h")
 
-    @field_validator("dedup_window", "max_age", "retry_budget")
+    @field_validator("retry_base", "retry_max")
     @classmethod
-    def _at_least_1m(cls, v: timedelta) -> timedelta:
-        if v < timedelta(minutes=1):
-            raise ValueError("must be at least 1m")
-        return v
+    def _seconds_to_a_week(cls, v: timedelta) -> timedelta:
+        return _between(v, timedelta(seconds=1), timedelta(days=7), "1s", "7d")
+
+    @field_validator("jitter")
+    @classmethod
+    def _at_most_an_hour(cls, v: timedelta) -> timedelta:
+        return _between(v, timedelta(0), timedelta(hours=1), "0s", "1h")
+
+    @field_validator("dedup_window", "retry_budget")
+    @classmethod
+    def _minutes_to_a_year(cls, v: timedelta) -> timedelta:
+        return _between(v, timedelta(minutes=1), timedelta(days=365), "1m", "365d")
+
+    @field_validator("max_age")
+    @classmethod
+    def _minutes_to_a_century(cls, v: timedelta) -> timedelta:
+        return _between(v, timedelta(minutes=1), timedelta(days=36500), "1m", "36500d")
+
+    @model_validator(mode="after")
+    def _retry_order(self) -> Settings:
+        if self.retry_max < self.retry_base:
+            raise ValueError("retry_max must not be shorter than retry_base")
+        return self
 
     @field_validator("max_bytes")
     @classmethod

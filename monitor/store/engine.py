@@ -14,14 +14,15 @@ from monitor.errors import StoreError
 
 
 def migrations_dir() -> Path:
-    """The Alembic scripts: ``migrations/`` of a source checkout, else the copy shipped in the wheel."""
-    checkout = Path(__file__).resolve().parent.parent.parent / "migrations"
-    if (checkout / "env.py").is_file():
-        return checkout
+    """The Alembic scripts: the copy shipped in the wheel (``monitor/migrations``), else the
+    ``migrations/`` folder of a source checkout."""
     shipped = Path(__file__).resolve().parent.parent / "migrations"
     if (shipped / "env.py").is_file():
         return shipped
-    raise StoreError(f"the Alembic migrations are missing (looked in {checkout} and {shipped})")
+    checkout = Path(__file__).resolve().parent.parent.parent / "migrations"
+    if (checkout / "env.py").is_file() and (checkout / "versions" / "0001_initial.py").is_file():
+        return checkout
+    raise StoreError(f"the Alembic migrations are missing (looked in {shipped} and {checkout})")
 
 
 def make_engine(url: str) -> Engine:
