@@ -44,7 +44,7 @@ async def poll_source(ctx: Context, source: Source, *, force: bool = False) -> P
             log.info("poll source=%s status=304 new=0 alerts=0", source.name)
             return report
         parsed = await ctx.cpu(_parse, source, result, ctx.config.settings.max_items)
-        report = await _store_items(ctx, state.id, source, parsed, now)
+        report = await _store_items(ctx, state.id, source, parsed, now, cut_off=_cut_off(result.body))
         gap = _telegram_gap(source, parsed, state.last_post_id)
         # Validators are kept only when every entry was stored, so a refused entry is fetched again.
         complete = report.failed_items == 0
@@ -70,10 +70,10 @@ def _parse(source: Source, result: FetchResult, max_items: int) -> ParseResult:
 
 
 async def _store_items(
-    ctx: Context, source_id: int, source: Source, parsed: ParseResult, now: datetime
+    ctx: Context, source_id: int, source: Source, parsed: ParseResult, now: datetime, *, cut_off: bool
 ) -> PollReport:
     counts = {"new": 0, "version": 0, "duplicate": 0, "alerts": 0, "same": 0, "failed": 0}
-    items = _complete_items(parsed)
+    items = _complete_items(parsed) if cut_off else parsed.items
     notes = ("cut-off last entry held back",) if len(items) < len(parsed.items) else ()
     # Oldest first, so a story and its later copies in the same fetch cluster in order.
     for item in reversed(items):
@@ -99,13 +99,22 @@ async def _store_items(
 _ITEM_FIELDS = ("guid", "link", "title", "html", "published")
 
 
+_DOCUMENT_ENDS = (b"</rss>", b"</feed>", b"</rdf:rdf>", b"</html>")
+
+
+def _cut_off(body: bytes) -> bool:
+    """True when the document does not end with the closing tag of a feed (or page): it was cut."""
+    return not body.rstrip().lower().endswith(_DOCUMENT_ENDS)
+
+
 def _complete_items(parsed: ParseResult) -> tuple[RawItem, ...]:
     """The items, without the last one of a cut-off feed when it lacks a field the others have.
 
     feedparser drops the text of an element the cut went through, so the entry at the cut of a truncated
     document comes without its GUID, link, body or date. Stored, it would be a phantom story under a title
     hash (alerted again once the whole entry arrives) or a version that deletes the text. The next complete
-    fetch brings it whole; a complete last entry of a merely malformed feed (``&nbsp;``) is kept.
+    fetch brings it whole. Only for a document that really ends early (``_cut_off``): a merely malformed
+    feed (``&nbsp;``) keeps all its entries.
     """
     items = parsed.items
     if not parsed.partial or len(items) < 2:

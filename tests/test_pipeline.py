@@ -814,3 +814,12 @@ async def test_a_spelling_fix_beside_an_unrelated_addition_is_no_update(env: Env
     env.feeds.serve("/wire.xml", feed(rss(Item("Kharkiv front", v2, guid="g-add"))))
     report = await env.poll()
     assert (report.new_versions, report.alerts) == (1, 0)
+
+
+async def test_a_malformed_feed_whose_last_entry_lacks_a_link_keeps_it(env: Env) -> None:
+    """Held back only when the document was cut: a complete feed with &nbsp; keeps a link-less last entry."""
+    last = Item("Ukrainian forces recaptured Izium", IZIUM, guid="no-link")  # no <link>, unlike the first
+    body = rss(neutral(1), last).replace(b"<title>Item 1", b"<title>Item&nbsp;1")
+    env.feeds.serve("/wire.xml", feed(body))
+    report = await env.poll()
+    assert report.partial and (report.new_stories, report.alerts, report.notes) == (2, 1, ())
