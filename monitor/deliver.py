@@ -14,7 +14,7 @@ import os
 import re
 import stat
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import parse_qsl, quote, urlsplit
@@ -29,6 +29,7 @@ from monitor.models import Alert, Delivery, Message
 log = logging.getLogger(__name__)
 
 LOG = "log"
+SEND_TIMEOUT = 20.0  # seconds for one whole send; the thread of a send that overruns it is left behind
 TITLE_MAX, LINE_MAX, EXCERPT_MAX, CHANGES_MAX, BODY_MAX = 250, 300, 1000, 20, 3000
 # The outbox owns retries; short socket timeouts keep one send well under systemd's TimeoutStopSec.
 _URL_DEFAULTS = (("retry", "0"), ("cto", "5"), ("rto", "10"))
@@ -202,20 +203,57 @@ def _change_lines(alert: Alert) -> list[str]:
     return lines
 
 
-async def send(channel: Channel, alert: Alert) -> Delivery:
-    """Deliver one alert to one channel off the event loop; never raises for a failed send."""
+async def send(channel: Channel, alert: Alert, *, timeout: float | None = None) -> Delivery:  # noqa: ASYNC109
+    """Deliver one alert to one channel in its own daemon thread, bounded by ``SEND_TIMEOUT`` (or
+    ``timeout``); never raises for a failed send."""
     try:
         message = render(alert, style=channel.style)
     except Exception as exc:  # a poison alert: retrying cannot help
         return _failed(channel, alert, permanent=True, detail=f"render_error: {type(exc).__name__}")
+    limit = SEND_TIMEOUT if timeout is None else timeout
+    sender = _send_log if channel.kind == LOG else _send_apprise
+    bound = asyncio.timeout(limit)
     try:
-        if channel.kind == LOG:
-            return await asyncio.to_thread(_send_log, channel, alert, message)
-        return await asyncio.to_thread(_send_apprise, channel, alert, message)
+        async with bound:
+            return await _in_daemon_thread(sender, channel, alert, message)
     except Exception as exc:  # exception text may hold the URL: keep only its type
+        if isinstance(exc, TimeoutError) and bound.expired():  # the thread finishes on its own
+            detail = f"timeout after {limit:g}s (the remote may have received it)"
+            return _failed(channel, alert, permanent=False, detail=detail)
         # Apprise reports failures as results; an exception out of it is tied to this message (a poison
         # alert), so it is permanent: dead after a few tries, and the channel's other alerts go on.
         return _failed(channel, alert, permanent=True, detail=f"unexpected: {type(exc).__name__}")
+
+
+_Sender = Callable[[Channel, Alert, Message], Delivery]
+
+
+async def _in_daemon_thread(sender: _Sender, channel: Channel, alert: Alert, message: Message) -> Delivery:
+    """Run one blocking send in a fresh daemon thread, not the loop's default executor (which the
+    database calls share): a hung webhook then never starves them, nor holds up interpreter exit."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Delivery] = loop.create_future()
+
+    def settle(result: Delivery | None, error: Exception | None) -> None:
+        if future.done():  # cancelled: the send timed out, or the daemon is stopping
+            return
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(result or Delivery(ok=False, detail="no result"))
+
+    def run() -> None:
+        result: Delivery | None = None
+        error: Exception | None = None
+        try:
+            result = sender(channel, alert, message)
+        except Exception as exc:
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=run, name=f"deliver-{channel.name}", daemon=True).start()
+    return await future
 
 
 def _failed(channel: Channel, alert: Alert, *, permanent: bool, detail: str) -> Delivery:

@@ -6,7 +6,9 @@ resend it once (every message carries its stable alert id so the rare duplicate 
 Channels are drained concurrently; rows of one channel go one at a time and in order. A transient
 failure pauses that channel for the rest of the drain: its other claimed rows are released
 unattempted (their retry budget untouched) until the failed row's retry time, so a hung webhook
-costs one timeout per drain instead of one per row, and never delays the other channels.
+costs one timeout per drain instead of one per row, and never delays the other channels. Once a
+channel delivers again, its released rows are due at once (next claim round, in id order) instead of
+waiting for the failed row's backoff; rows that were attempted keep their own backoff.
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ async def drain(ctx: Context, *, limit: int = 20) -> DrainReport:
     holds back the others."""
     totals: Counter[str] = Counter()
     paused: set[str] = set()
+    hastened: set[str] = set()
     for _ in range(MAX_ROUNDS):
         claimed = await ctx.db(store_alerts.claim_due, ctx.engine, ctx.clock(), lease=LEASE, limit=limit,
                                exclude_channels=frozenset(paused))
@@ -74,7 +77,7 @@ async def drain(ctx: Context, *, limit: int = 20) -> DrainReport:
         by_channel: dict[str, list[store_alerts.Claimed]] = {}
         for row in claimed:
             by_channel.setdefault(row.alert.channel, []).append(row)
-        results = await asyncio.gather(*(_drain_channel(ctx, rows) for rows in by_channel.values()),
+        results = await asyncio.gather(*(_drain_channel(ctx, rows, hastened) for rows in by_channel.values()),
                                        return_exceptions=True)
         for name, result in zip(by_channel, results, strict=True):
             if isinstance(result, BaseException):
@@ -87,14 +90,19 @@ async def drain(ctx: Context, *, limit: int = 20) -> DrainReport:
                        released=totals["released"])
 
 
-async def _drain_channel(ctx: Context, rows: list[store_alerts.Claimed]) -> tuple[Counter[str], bool]:
+async def _drain_channel(ctx: Context, rows: list[store_alerts.Claimed],
+                         hastened: set[str]) -> tuple[Counter[str], bool]:
     """One channel's claimed rows, in order; a transient failure releases the rest and pauses the
-    channel (the flag) for the rest of the drain."""
+    channel (the flag) for the rest of the drain. Its first success of the drain hastens its
+    released rows (``hastened``: the channels already done)."""
     counts: Counter[str] = Counter()
     for i, row in enumerate(rows):
         delivery, channel_fault = await _attempt(ctx, row.alert)
         decision = await _record(ctx, row, delivery)
         counts[decision.action] += 1
+        if delivery.ok and row.alert.channel not in hastened:
+            hastened.add(row.alert.channel)
+            await _hasten(ctx, row.alert.channel)
         if channel_fault and not delivery.ok and not delivery.permanent:
             rest = rows[i + 1:]
             until = decision.at or ctx.clock() + ctx.config.settings.retry_base
@@ -106,6 +114,13 @@ async def _drain_channel(ctx: Context, rows: list[store_alerts.Claimed]) -> tupl
             counts["released"] += len(rest)
             return counts, True
     return counts, False
+
+
+async def _hasten(ctx: Context, channel: str) -> None:
+    """The channel delivers again: rows released while it was paused are due now."""
+    n = await ctx.db(store_alerts.hasten, ctx.engine, channel, ctx.clock())
+    if n:
+        log.info("channel recovered channel=%s hastened=%d", channel, n)
 
 
 async def _attempt(ctx: Context, alert: Alert) -> tuple[Delivery, bool]:

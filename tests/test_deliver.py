@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import logging
 import re
 import stat
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import pytest
 from apprise.plugins.slack import NotifySlack
 
+from monitor import deliver
 from monitor.deliver import Channel, _with_defaults, make_channels, render, send
 from monitor.errors import DeliveryConfigError
 from monitor.models import Alert, Delivery
@@ -308,6 +312,55 @@ async def test_dropped_connection_is_transient(receiver: WebhookReceiver) -> Non
     receiver.script(Reply(drop=True))
     delivery = await send(channel(f"json://127.0.0.1:{receiver.port}/hook"), make_alert())
     assert (delivery.ok, delivery.permanent) == (False, False)
+
+
+async def _until_received(receiver: WebhookReceiver, within: float = 5.0) -> None:
+    deadline = time.monotonic() + within
+    while not receiver.requests:
+        assert time.monotonic() < deadline, "the webhook never received the request"
+        await asyncio.sleep(0.01)
+
+
+async def test_slow_webhook_times_out_and_leaves_the_default_executor_free(receiver: WebhookReceiver) -> None:
+    receiver.default = Reply(delay=10)  # holds the request; cut short when the receiver stops
+    hook = channel(f"json://127.0.0.1:{receiver.port}/hook?rto=30&cto=30")  # apprise itself would wait
+    executor = ThreadPoolExecutor(max_workers=1)  # a send in the default executor would take its one worker
+    asyncio.get_running_loop().set_default_executor(executor)
+    try:
+        started = time.monotonic()
+        pending = asyncio.create_task(send(hook, make_alert(), timeout=0.5))
+        await _until_received(receiver)
+        assert await asyncio.wait_for(asyncio.to_thread(lambda: 1), 0.3) == 1  # not queued behind the send
+        assert not pending.done()
+        delivery = await asyncio.wait_for(pending, 3)
+        elapsed = time.monotonic() - started
+    finally:
+        executor.shutdown(wait=False)
+    assert delivery == Delivery(ok=False, permanent=False,
+                                detail="timeout after 0.5s (the remote may have received it)")
+    assert elapsed < 1.5
+    assert [t for t in threading.enumerate() if t.name == "deliver-desk"][0].daemon  # never blocks exit
+
+
+async def test_send_timeout_defaults_to_the_module_constant(
+        receiver: WebhookReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert deliver.SEND_TIMEOUT == 20.0
+    monkeypatch.setattr(deliver, "SEND_TIMEOUT", 0.2)
+    receiver.default = Reply(delay=10)
+    hook = channel(f"json://127.0.0.1:{receiver.port}/hook?rto=30&cto=30")
+    delivery = await asyncio.wait_for(send(hook, make_alert()), 3)
+    assert (delivery.ok, delivery.permanent, delivery.detail) == (
+        False, False, "timeout after 0.2s (the remote may have received it)")
+
+
+async def test_socket_timeout_inside_the_send_is_not_reported_as_our_timeout(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    def boom(*args: Any) -> Delivery:
+        raise TimeoutError("socket")
+
+    monkeypatch.setattr(deliver, "_send_log", boom)
+    delivery = await asyncio.wait_for(send(channel("log", name="log"), make_alert(), timeout=5), 3)
+    assert (delivery.ok, delivery.permanent, delivery.detail) == (False, True, "unexpected: TimeoutError")
 
 
 # --- send: Slack (real plugin, loopback endpoint) -----------------------------------------------------------

@@ -30,7 +30,9 @@ OWNERS = {  # third-party library -> the only module (or package) that may impor
 }
 # The one documented exception: context.py names the engine type it holds.
 # context types the engine and turns database errors into StoreError at the one place stores are called.
-ALLOWED_EXTRA = {("monitor.context", "sqlalchemy.Engine"), ("monitor.context", "sqlalchemy.exc.SQLAlchemyError")}
+ALLOWED_EXTRA = {("monitor.context", "sqlalchemy.Engine")} | {
+    ("monitor.context", f"sqlalchemy.exc.{name}") for name in ("SQLAlchemyError", "DataError", "IntegrityError")
+}
 
 
 def under(name: str, prefix: str) -> bool:

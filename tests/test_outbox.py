@@ -181,3 +181,62 @@ async def test_a_permanent_failure_does_not_hold_back_the_channel(tmp_path: Path
             report = await drain(ctx)
             assert (report.sent, report.retried, report.released) == (2, 1, 0)
             assert _titles(hook) == ["hook0", "hook1", "hook2"]
+
+
+async def test_released_rows_go_out_as_soon_as_the_channel_recovers(tmp_path: Path, clock: FakeClock) -> None:
+    with WebhookReceiver(default=Reply(status=500, body=b"no")) as hook:
+        cfg = _config(tmp_path, hook=f"json://127.0.0.1:{hook.port}/h")
+        async with open_context(cfg, watchlist=compile_for(cfg, load_gazetteer()), clock=clock,
+                                database_url=cfg.database) as ctx:
+            t0 = clock()
+            _queue(ctx.engine, t0, *["hook"] * 3)
+            first = await drain(ctx)  # hook0 fails (retry at +30s); hook1, hook2 released until then
+            assert (first.retried, first.released) == (1, 2)
+            clock.advance(seconds=31)
+            second = await drain(ctx)  # still down: hook0 backs off to +60s, the other two follow it
+            assert (second.retried, second.released) == (1, 2)
+            hook0_due = clock() + 2 * S.retry_base
+            clock.advance(seconds=9)
+            _queue_one(ctx.engine, clock(), "hook", "hook3")  # a newer alert fails on its own: +30s
+            assert (await drain(ctx)).retried == 1
+            hook.default = Reply()  # the channel answers again
+            clock.advance(seconds=31)  # hook3's retry is due; hook0 and the released rows are not
+            third = await drain(ctx)
+            assert (third.sent, third.retried, third.released) == (3, 0, 0)
+            assert _titles(hook)[-3:] == ["hook3", "hook1", "hook2"]  # the released rows in order
+            assert _rows(ctx.engine, "hook")[0] == ("pending", 2, hook0_due)  # attempted: own backoff
+            assert await drain(ctx) == DrainReport()
+            clock.advance(seconds=20)
+            assert (await drain(ctx)).sent == 1
+            assert store_alerts.counts(ctx.engine) == {"sent": 4}
+
+
+def _queue_one(engine: Engine, now: datetime, channel: str, title: str) -> None:
+    src = store_sources.ensure(engine, "s", "https://example.org/")
+    story = Story(key=title, url=None, title=title, text="x", published=None, fingerprint=title)
+    store_stories.insert_new(engine, src.id, story, b"", None, [_draft(channel, title)], now)
+
+
+def test_hasten_only_touches_the_channels_released_rows(tmp_path: Path) -> None:
+    from monitor.store.engine import make_engine, upgrade
+
+    engine = make_engine(f"sqlite:///{tmp_path}/h.db")
+    upgrade(engine)
+    _queue(engine, T0, "a", "a", "a", "a", "b")
+    lease = timedelta(minutes=5)
+    rows = {c.alert.alert_id: c for c in store_alerts.claim_due(engine, T0, lease=lease, limit=10)}
+    ids = sorted(c.id for c in rows.values())  # a0 a1 a2 a3 b0
+    later = T0 + timedelta(hours=1)
+    store_alerts.mark_retry(engine, ids[0], later, "HTTP 500")  # attempted: keeps its backoff
+    store_alerts.release(engine, ids[1], later)  # released: hastened
+    store_alerts.release(engine, ids[2], T0 - timedelta(seconds=1))  # released but already due: untouched
+    # ids[3] stays "sending" (another worker's lease): untouched
+    store_alerts.release(engine, ids[4], later)  # another channel: untouched
+    now = T0 + timedelta(minutes=1)
+    assert store_alerts.hasten(engine, "a", now) == 1
+    assert [(s, n, at) for s, n, at in _rows(engine, "a")] == [
+        ("pending", 1, later), ("pending", 0, now), ("pending", 0, T0 - timedelta(seconds=1)),
+        ("sending", 1, T0)]
+    assert _rows(engine, "b") == [("pending", 0, later)]
+    assert store_alerts.hasten(engine, "a", now) == 0
+    engine.dispose()

@@ -1,4 +1,5 @@
-"""Outbox queries: claim due alert rows with a lease, then mark them sent, retried or dead, or release them."""
+"""Outbox queries: claim due alert rows with a lease, then mark them sent, retried or dead, release them, or
+hasten released rows once their channel delivers again."""
 
 from __future__ import annotations
 
@@ -91,6 +92,19 @@ def release(engine: Engine, row_id: int, next_attempt_at: datetime) -> None:
             .where(alerts.c.id == row_id, alerts.c.status == "sending", alerts.c.attempts > 0)
             .values(status="pending", next_attempt_at=naive(next_attempt_at), lease_until=None,
                     attempts=alerts.c.attempts - 1))
+
+
+def hasten(engine: Engine, channel: str, now: datetime) -> int:
+    """The channel delivers again: its released rows (pending, never attempted, due later) are due
+    ``now``; rows with attempts keep their own backoff. Returns how many rows were hastened."""
+    t = naive(now)
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(alerts)
+            .where(alerts.c.channel == channel, alerts.c.status == "pending", alerts.c.attempts == 0,
+                   alerts.c.next_attempt_at > t)
+            .values(next_attempt_at=t))
+    return int(result.rowcount)
 
 
 def mark_dead(engine: Engine, row_id: int, error: str) -> None:
