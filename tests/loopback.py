@@ -95,6 +95,7 @@ class WebhookReceiver:
         self._script: list[Reply] = list(replies)
         self._lock = threading.Lock()
         self._stopping = threading.Event()
+        self.received = threading.Event()  # set by the first request: wait on it instead of polling
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self._server.receiver = self
         self._thread: threading.Thread | None = None
@@ -116,6 +117,7 @@ class WebhookReceiver:
     def _record(self, request: Request) -> Reply:
         with self._lock:
             self.requests.append(request)
+            self.received.set()
             return self._script.pop(0) if self._script else self.default
 
     def start(self) -> WebhookReceiver:
