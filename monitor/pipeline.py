@@ -29,7 +29,7 @@ async def poll_source(ctx: Context, source: Source, *, force: bool = False) -> P
     """Poll ``source`` once (unless it is backing off and not ``force``) and store what is new."""
     now = ctx.clock()
     state = await ctx.db(store_sources.ensure, ctx.engine, source.name, source.fetch_url)
-    if not force and state.next_poll_at is not None and now.replace(tzinfo=None) < state.next_poll_at:
+    if not force and state.backing_off(now):
         return PollReport(source=source.name, notes=("backing off",))
     try:
         async with ctx.host_lock(state.url):

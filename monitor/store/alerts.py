@@ -6,14 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import Engine, and_, func, or_, select, true, update
 
 from monitor.models import Alert
 from monitor.store.engine import reading
-from monitor.store.schema import alerts
-from monitor.store.stories import naive
+from monitor.store.schema import alerts, aware, naive
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +54,7 @@ def claim_due(engine: Engine, now: datetime, *, lease: timedelta, limit: int = 2
     with engine.begin() as conn:
         rows = conn.execute(stmt).all()
     claimed = [
-        Claimed(id=r[0], alert=_alert(r[1], r[2]), attempts=r[3], created_at=r[4].replace(tzinfo=UTC))
+        Claimed(id=r[0], alert=_alert(r[1], r[2]), attempts=r[3], created_at=aware(r[4]))
         for r in rows
     ]
     return sorted(claimed, key=lambda c: c.id)
@@ -127,4 +126,4 @@ def next_due(engine: Engine) -> datetime | None:
         t = conn.execute(
             select(func.min(alerts.c.next_attempt_at)).where(alerts.c.status == "pending")
         ).scalar()
-    return None if t is None else t.replace(tzinfo=UTC)
+    return None if t is None else aware(t)

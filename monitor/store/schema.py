@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from sqlalchemy import (
     Boolean,
     Column,
@@ -27,6 +29,20 @@ metadata = MetaData(
 )
 
 # Times are naive UTC everywhere (the store boundary converts), so SQLite and PostgreSQL agree.
+
+
+def naive(t: datetime | None) -> datetime | None:
+    """Aware -> naive UTC, the form every timestamp is stored in."""
+    if t is None or t.tzinfo is None:
+        return t
+    return t.astimezone(UTC).replace(tzinfo=None)
+
+
+def aware(t: datetime) -> datetime:
+    """A stored (naive UTC) timestamp -> aware UTC, the form the rest of the program uses."""
+    return t.replace(tzinfo=UTC)
+
+
 sources = Table(
     "sources",
     metadata,

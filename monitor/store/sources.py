@@ -8,8 +8,7 @@ from datetime import datetime
 from sqlalchemy import Engine, insert, select, update
 
 from monitor.store.engine import reading
-from monitor.store.schema import sources
-from monitor.store.stories import naive
+from monitor.store.schema import naive, sources
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +25,11 @@ class SourceState:
     last_post_id: int | None
     next_poll_at: datetime | None
     last_success_at: datetime | None
+
+    def backing_off(self, now: datetime) -> bool:
+        """True while the backoff of a failed poll runs (``now`` is aware; stored times are naive UTC)."""
+        stamp = naive(now)
+        return self.next_poll_at is not None and stamp is not None and stamp < self.next_poll_at
 
 
 def ensure(engine: Engine, name: str, url: str) -> SourceState:

@@ -7,21 +7,14 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, insert, select, update
 
 from monitor.models import AlertDraft, Story
 from monitor.store.engine import reading
-from monitor.store.schema import alerts, clusters, sources, stories, story_versions
-
-
-def naive(t: datetime | None) -> datetime | None:
-    """Aware -> naive UTC, the form every timestamp is stored in."""
-    if t is None or t.tzinfo is None:
-        return t
-    return t.astimezone(UTC).replace(tzinfo=None)
+from monitor.store.schema import alerts, aware, clusters, naive, sources, stories, story_versions
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,4 +170,4 @@ def recent_signatures(engine: Engine, since: datetime) -> Iterator[tuple[int, in
     )
     with reading(engine) as conn:
         for sid, cid, sig, seen in conn.execute(query):
-            yield sid, cid, sig, seen.replace(tzinfo=UTC)
+            yield sid, cid, sig, aware(seen)
