@@ -16,6 +16,7 @@ from pydantic import (
     StrictFloat,
     StrictInt,
     StrictStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -63,16 +64,23 @@ def _at_least_30s(value: timedelta) -> timedelta:
     return value
 
 
-def _between(value: timedelta, low: timedelta, high: timedelta, low_text: str, high_text: str) -> timedelta:
-    if not low <= value <= high:
-        raise ValueError(f"must be between {low_text} and {high_text}")
-    return value
-
-
 def _http_url(value: str) -> str:
     if not value.startswith(("http://", "https://")):
         raise ValueError("url must be http(s)")
     return value
+
+
+# Bounds of the duration settings (interval has its own check: 30s to 7d).
+_DURATION_BOUNDS: dict[str, tuple[str, str]] = {
+    "fetch_timeout": ("1s", "1h"),
+    "outbox_interval": ("1s", "1h"),
+    "retry_base": ("1s", "7d"),
+    "retry_max": ("1s", "7d"),
+    "jitter": ("0s", "1h"),
+    "dedup_window": ("1m", "365d"),
+    "retry_budget": ("1m", "365d"),
+    "max_age": ("1m", "36500d"),
+}
 
 
 class Settings(_Model):
@@ -100,30 +108,13 @@ class Settings(_Model):
     def _min_interval(cls, v: timedelta) -> timedelta:
         return _at_least_30s(v)
 
-    @field_validator("fetch_timeout", "outbox_interval")
+    @field_validator(*_DURATION_BOUNDS)
     @classmethod
-    def _seconds_to_an_hour(cls, v: timedelta) -> timedelta:
-        return _between(v, timedelta(seconds=1), timedelta(hours=1), "1s", "1h")
-
-    @field_validator("retry_base", "retry_max")
-    @classmethod
-    def _seconds_to_a_week(cls, v: timedelta) -> timedelta:
-        return _between(v, timedelta(seconds=1), timedelta(days=7), "1s", "7d")
-
-    @field_validator("jitter")
-    @classmethod
-    def _at_most_an_hour(cls, v: timedelta) -> timedelta:
-        return _between(v, timedelta(0), timedelta(hours=1), "0s", "1h")
-
-    @field_validator("dedup_window", "retry_budget")
-    @classmethod
-    def _minutes_to_a_year(cls, v: timedelta) -> timedelta:
-        return _between(v, timedelta(minutes=1), timedelta(days=365), "1m", "365d")
-
-    @field_validator("max_age")
-    @classmethod
-    def _minutes_to_a_century(cls, v: timedelta) -> timedelta:
-        return _between(v, timedelta(minutes=1), timedelta(days=36500), "1m", "36500d")
+    def _duration_in_bounds(cls, v: timedelta, info: ValidationInfo) -> timedelta:
+        low, high = _DURATION_BOUNDS[info.field_name or ""]
+        if not _duration(low) <= v <= _duration(high):
+            raise ValueError(f"must be between {low} and {high}")
+        return v
 
     @model_validator(mode="after")
     def _retry_order(self) -> Settings:
