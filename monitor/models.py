@@ -17,6 +17,8 @@ class FetchResult:
     etag: str | None = None
     last_modified: str | None = None
     not_modified: bool = False
+    permanent_url: str | None = None  # final URL when every redirect hop was permanent (301/308)
+    cache_seconds: float | None = None  # freshness the server asked for (Cache-Control max-age / Expires)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,6 +30,9 @@ class RawItem:
     title: str
     html: str  # content if present, else summary; HTML or plain text
     published: datetime | None = None  # timezone-aware UTC, None when absent or absurd
+    forwarded_from: str | None = None  # Telegram: the channel or person a forwarded post came from
+    reply_to: str | None = None  # Telegram: link of the post this one answers
+    edited: bool = False  # Telegram: the page marks the post as edited
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,6 +43,7 @@ class ParseResult:
     partial: bool = False
     title: str = ""
     possible_gap: bool = False  # Telegram: every visible post is new, older ones may be missed
+    ttl_seconds: float | None = None  # RSS <ttl>: how long the publisher asks readers to wait
 
 
 @dataclass(frozen=True, slots=True)
