@@ -265,7 +265,28 @@ def _bounded_key(kind: str, value: str) -> str:
     return f"{kind}-sha256:" + hashlib.sha256(value.encode("utf-8")).hexdigest()
 
 
+# A link to one Telegram post: t.me or telegram.me, optional /s/, channel, id; a query (?single) or fragment may
+# follow. Kept in step with ``telegram._POST_LINK`` (pure stages do not import each other).
+_TELEGRAM_POST = re.compile(
+    r"(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?([A-Za-z0-9_]{1,64})/([0-9]{1,18})/?(?:[?#].*)?",
+    re.IGNORECASE | re.DOTALL,
+)
+
+
+def telegram_identity(value: str | None) -> str | None:
+    """``t.me/<channel>/<id>`` (channel lower-cased) for a link to one Telegram post, else None.
+
+    Use on a guid or link to give a post the same identity whether it came from the t.me/s page or an RSSHub or
+    RSS-Bridge mirror: ``https://t.me/s/Chan/5``, ``http://t.me/chan/5?single`` and ``telegram.me/chan/5`` agree.
+    """
+    found = _TELEGRAM_POST.fullmatch(value.strip()) if value else None
+    return f"t.me/{found.group(1).lower()}/{int(found.group(2))}" if found else None
+
+
 def _story_key(guid: str | None, url: str | None, title: str, item: RawItem) -> str:
+    telegram = telegram_identity(guid) or telegram_identity(url)
+    if telegram:
+        return telegram  # no "kind:" prefix: the same post keys alike through a guid or a link
     if guid and guid.strip():
         return _bounded_key("guid", guid.strip())
     if url:

@@ -1,39 +1,31 @@
 """Telegram stage: a public ``t.me/s/<channel>`` preview page (bytes) in, a ``ParseResult`` of posts out.
 
-Pure and stdlib-only (``html.parser``); raises ``ParseError`` (``empty_body``, ``not_a_feed``).
+Pure and stdlib-only; raises ``ParseError`` (``empty_body``, ``not_a_feed``). The markup is read by
+``telegram_page``; this module turns posts into ``RawItem``s (guid and link ``https://t.me/<channel>/<id>``,
+the identity ``normalize`` gives the same post reached through an RSSHub or RSS-Bridge mirror) and holds the
+small helpers of gap backfill: ``post_id`` and ``page_url``.
 """
 
 from __future__ import annotations
 
 import html
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from html.parser import HTMLParser
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 from monitor.errors import ParseError
 from monitor.models import ParseResult, RawItem
+from monitor.telegram_page import PagePost, read_page
 
 _TITLE_LEN = 140
 _MAX_HTML = 200_000
 _MAX_POSTS = 200
-_YEARS = range(1990, 2101)
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "source",
-                   "track", "wbr"})
-_BLOCK = frozenset({"blockquote", "div", "p", "pre"})
-# Class of the element that marks a media-only post, and the label its title gets.
-_MEDIA = (
-    ("tgme_widget_message_photo_wrap", "photo"),
-    ("tgme_widget_message_video_player", "video"),
-    ("tgme_widget_message_roundvideo_player", "video"),
-    ("tgme_widget_message_sticker_wrap", "sticker"),
-    ("tgme_widget_message_poll", "poll"),
-    ("tgme_widget_message_document_wrap", "file"),
-    ("tgme_widget_message_voice_player", "voice"),
-    ("tgme_widget_message_location_wrap", "location"),
+# A link to one post: t.me or telegram.me, optional /s/, channel, id; a query (?single) or fragment may follow.
+# Kept in step with ``normalize.telegram_identity`` (pure stages do not import each other).
+_POST_LINK = re.compile(
+    r"(?:https?://)?(?:www\.)?(?:t|telegram)\.me/(?:s/)?([A-Za-z0-9_]{1,64})/([0-9]{1,18})/?(?:[?#].*)?",
+    re.IGNORECASE | re.DOTALL,
 )
-_SPACES = re.compile(r"\s+")
-_CAPTIONS = frozenset({"tgme_widget_message_poll_question", "tgme_widget_message_document_title"})
+_PAGE_PARAMS = frozenset({"before", "after"})
 
 
 def parse(body: bytes, *, channel: str, url: str = "") -> ParseResult:
@@ -43,143 +35,67 @@ def parse(body: bytes, *, channel: str, url: str = "") -> ParseResult:
     where = url or f"t.me/s/{channel}"
     if not body.strip():
         raise ParseError(f"empty body from {where}", kind="empty_body")
-    page = _PageParser()
-    page.feed(body.decode("utf-8", errors="replace"))
-    page.close()
+    page = read_page(body.decode("utf-8", errors="replace"))
     if not page.posts and not page.channel_info:
         raise ParseError(f"not a Telegram channel page (no posts, no channel info): {where}",
                          kind="not_a_feed")
     posts = sorted(page.posts, key=lambda p: p.number, reverse=True)[:_MAX_POSTS]
-    return ParseResult(items=tuple(p.item() for p in posts), title=page.title)
+    return ParseResult(items=tuple(_item(p) for p in posts), title=page.title)
 
 
-@dataclass
-class _Post:
-    """One ``div.tgme_widget_message`` while it is being read."""
+def post_id(item: RawItem) -> int | None:
+    """The message id (>= 1) of a Telegram post, from its guid, else its link; None for anything else.
 
-    guid: str  # data-post as given, "channel/123"
-    number: int
-    html: list[str] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-    caption: list[str] = field(default_factory=list)
-    media: str = ""
-    published: datetime | None = None
-
-    def item(self) -> RawItem:
-        name = self.guid.rsplit("/", 1)[0]
-        caption = " ".join("".join(self.caption).split())
-        body = "".join(self.html).strip() or html.escape(caption, quote=False)
-        return RawItem(
-            guid=self.guid,
-            link=f"https://t.me/{name}/{self.number}",
-            title=_title("".join(self.text)) or f"[{self.media or 'post'}] {caption}".strip(),
-            html=body[:_MAX_HTML],
-            published=self.published,
-        )
+    Use to compare what a poll saw with the last id seen: ids are sequential per channel (an album uses
+    one id per photo or video, its item carries the first).
+    """
+    for value in (item.guid, item.link):
+        found = _POST_LINK.fullmatch(value.strip()) if value else None
+        if found:
+            return int(found.group(2)) or None
+    return None
 
 
-class _PageParser(HTMLParser):
-    """Collects posts: text as HTML and plain text, date, media kind; ``div`` depth marks where blocks end."""
+def page_url(url: str, *, before: int) -> str:
+    """The page of ``url`` that shows the posts older than message ``before`` (``?before=<id>``).
 
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.posts: list[_Post] = []
-        self.channel_info = False
-        self.title = ""
-        self._depth = 0  # open <div>s
-        self._post: _Post | None = None
-        self._post_depth = 0
-        self._text_depth = 0  # > 0 while inside the post's message text
-        self._text_done = False
-        self._caption_depth = 0
-        self._in_date = False
+    Use to backfill a gap: any http(s) page URL (t.me/s, a mirror, a loopback server) keeps its path and
+    other query parameters; an earlier ``before``/``after`` is replaced and the fragment dropped.
+    Raises ``ValueError`` for a non-http(s) URL or an id below 1.
+    """
+    if isinstance(before, bool) or not isinstance(before, int) or before < 1:
+        raise ValueError(f"before must be a message id >= 1, not {before!r}")
+    parts = urlsplit(url.strip())
+    if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    kept = [p for p in parts.query.split("&") if p and unquote_plus(p.split("=", 1)[0]) not in _PAGE_PARAMS]
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, "&".join([*kept, f"before={before}"]), ""))
 
-    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        self.handle_starttag(tag, attrs)  # <br/>: no end tag follows
 
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        attr = {k: v or "" for k, v in attrs}
-        classes = set(attr.get("class", "").split())
-        if tag == "meta" and attr.get("property") == "og:title":
-            self.title = attr.get("content", "")[:1_000]
-        if "tgme_channel_info" in classes:
-            self.channel_info = True
-        if self._text_depth:
-            self._copy_start(tag, attr)
-        if tag == "div":
-            self._depth += 1
-            self._open_div(classes, attr)
-        elif self._post is not None:
-            self._inside_post(tag, classes, attr)
+def _item(post: PagePost) -> RawItem:
+    link = f"https://t.me/{post.data_post}"
+    body = post.html
+    if post.poll:
+        options = "".join(f"<li>{html.escape(o, quote=False)}</li>" for o in post.poll[1:] if o)
+        body += f"<p>{html.escape(post.poll[0], quote=False)}</p>" + (f"<ul>{options}</ul>" if options else "")
+    elif not body and post.caption:
+        body = html.escape(post.caption, quote=False)
+    return RawItem(
+        guid=link,
+        link=link,
+        title=_title(post.text) or f"[{post.media or 'post'}] {post.caption}".strip(),
+        html=body[:_MAX_HTML],
+        published=post.published,
+        forwarded_from=post.forwarded_from,
+        reply_to=_reply_link(post.reply_href),
+        edited=post.edited,
+    )
 
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "a":
-            self._in_date = False
-        if self._text_depth and tag not in _VOID and (tag != "div" or self._depth > self._text_depth):
-            self._copy_end(tag)
-        if tag == "div":
-            self._close_div()
-            self._depth = max(self._depth - 1, 0)
 
-    def handle_data(self, data: str) -> None:
-        if self._post is None:
-            return
-        if self._text_depth:
-            self._post.html.append(html.escape(data, quote=False))
-            self._post.text.append(_SPACES.sub(" ", data))  # source newlines are spaces; only <br> breaks
-        if self._caption_depth:
-            self._post.caption.append(data)
-
-    def _open_div(self, classes: set[str], attr: dict[str, str]) -> None:
-        if "tgme_widget_message" in classes and self._post is None:
-            self._start_post(attr.get("data-post", ""))
-        elif self._post is not None:
-            self._inside_post("div", classes, attr)
-
-    def _start_post(self, data_post: str) -> None:
-        name, _, number = data_post.strip().rpartition("/")
-        # A service message without data-post is skipped, and so is a malformed one ("c/abc", "c/²", 50 digits).
-        if name and number.isascii() and number.isdigit() and len(number) <= 18:
-            self._post = _Post(guid=data_post.strip(), number=int(number))
-            self._post_depth = self._depth
-            self._text_done = False
-
-    def _inside_post(self, tag: str, classes: set[str], attr: dict[str, str]) -> None:
-        assert self._post is not None
-        is_text = "tgme_widget_message_text" in classes and "js-message_reply_text" not in classes
-        if tag == "div" and is_text and not self._text_done and not self._text_depth:
-            self._text_depth = self._depth
-        if tag == "div" and classes & _CAPTIONS and not self._caption_depth:
-            self._caption_depth = self._depth
-        if not self._post.media:
-            self._post.media = next((label for cls, label in _MEDIA if cls in classes), "")
-        if tag == "a" and "tgme_widget_message_date" in classes:
-            self._in_date = True
-        if tag == "time" and self._in_date and self._post.published is None:
-            self._post.published = _utc(attr.get("datetime", ""))
-
-    def _close_div(self) -> None:
-        if self._text_depth == self._depth:
-            self._text_depth, self._text_done = 0, True
-        if self._caption_depth == self._depth:
-            self._caption_depth = 0
-        if self._post is not None and self._depth == self._post_depth:
-            self.posts.append(self._post)
-            self._post = None
-
-    def _copy_start(self, tag: str, attr: dict[str, str]) -> None:
-        """Re-emit a tag inside the message text: only ``href`` survives; ``<br>`` ends a line."""
-        assert self._post is not None
-        if tag == "br" or tag in _BLOCK:
-            self._post.text.append("\n")
-        href = f' href="{html.escape(attr["href"])}"' if tag == "a" and attr.get("href") else ""
-        self._post.html.append(f"<{tag}{href}>" + ("\n" if tag == "br" else ""))
-
-    def _copy_end(self, tag: str) -> None:
-        assert self._post is not None
-        if tag in _BLOCK:
-            self._post.text.append("\n")
-        self._post.html.append(f"</{tag}>")
+def _reply_link(href: str | None) -> str | None:
+    """``https://t.me/<channel>/<id>`` of the answered post, when the reply header links one."""
+    found = _POST_LINK.fullmatch(href.strip()) if href else None
+    return f"https://t.me/{found.group(1)}/{int(found.group(2))}" if found else None
 
 
 def _title(text: str) -> str:
@@ -191,13 +107,3 @@ def _title(text: str) -> str:
     if " " in cut:
         cut = cut[: cut.rindex(" ")]
     return cut.rstrip(" ,.;:-–—") + "…"
-
-
-def _utc(value: str) -> datetime | None:
-    """An ISO 8601 ``datetime`` attribute as aware UTC; None if unparsable or outside 1990..2100."""
-    try:
-        parsed = datetime.fromisoformat(value.strip())
-    except ValueError:
-        return None
-    parsed = parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
-    return parsed if parsed.year in _YEARS else None

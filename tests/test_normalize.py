@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 import pytest
 
 from monitor.models import RawItem
-from monitor.normalize import canonical_url, fingerprint, html_to_text, normalize, strip_boilerplate
+from monitor.normalize import (
+    canonical_url,
+    fingerprint,
+    html_to_text,
+    normalize,
+    strip_boilerplate,
+    telegram_identity,
+)
 
 PROSE = (
     "Ukrainian forces have continued their advance into the Kharkiv region, pushing into the "
@@ -203,14 +210,53 @@ WHEN = datetime(2022, 9, 11, 12, 0, tzinfo=UTC)
             RawItem(None, "https://EX.com/a?utm_x=1", "T", "x"), "link:https://ex.com/a", id="link key",
         ),
         pytest.param(RawItem("", "javascript:x", "T", "x", WHEN), "hash:", id="hash key"),
+        pytest.param(RawItem("https://t.me/Chan/5", "https://t.me/Chan/5", "T", "x"), "t.me/chan/5",
+                     id="t.me page item"),
+        pytest.param(RawItem("https://t.me/chan/5", "https://t.me/chan/5", "[photo]", ""), "t.me/chan/5",
+                     id="RSSHub: guid is the link"),
+        pytest.param(RawItem("5f1c0e7d8a9b", "https://t.me/s/chan/5?single", "T", "x"), "t.me/chan/5",
+                     id="RSS-Bridge: opaque guid, t.me link"),
+        pytest.param(RawItem(None, "https://telegram.me/chan/5", "T", "x"), "t.me/chan/5", id="telegram.me link"),
+        pytest.param(RawItem("https://t.me/chan", "https://ex.com/a", "T", "x"), "guid:https://t.me/chan",
+                     id="t.me without a post id is a plain guid"),
     ],
 )
 def test_story_key(item: RawItem, key: str) -> None:
     story = normalize(item)
-    assert story.key.startswith(key)
+    assert story.key.startswith(key) if key == "hash:" else story.key == key
     if key == "hash:":
         assert len(story.key) == 5 + 32 and story.key == normalize(item).key
         assert story.key != normalize(RawItem(None, None, "T", "x", None)).key
+
+
+def test_story_key_ignores_the_edited_mark() -> None:
+    item = RawItem("https://t.me/chan/5", "https://t.me/chan/5", "T", "x")
+    edited = RawItem("https://t.me/chan/5", "https://t.me/chan/5", "T", "x, corrected", edited=True)
+    assert normalize(item).key == normalize(edited).key == "t.me/chan/5"
+
+
+@pytest.mark.parametrize(
+    ("value", "identity"),
+    [
+        pytest.param("https://t.me/chan/123", "t.me/chan/123", id="post link"),
+        pytest.param("https://t.me/s/chan/123", "t.me/chan/123", id="preview page link"),
+        pytest.param("http://t.me/chan/123?single", "t.me/chan/123", id="http, query"),
+        pytest.param("https://telegram.me/chan/123", "t.me/chan/123", id="telegram.me"),
+        pytest.param(" HTTPS://WWW.T.ME/Chan_News/0123/#c ", "t.me/chan_news/123", id="case, zeros, fragment"),
+        pytest.param("t.me/chan/123", "t.me/chan/123", id="its own output"),
+        pytest.param("https://t.me/chan", None, id="channel only"),
+        pytest.param("https://t.me/c/1234567/89", None, id="private chat link"),
+        pytest.param("https://t.me/chan/12a", None, id="id not a number"),
+        pytest.param("https://t.me/chan/" + "9" * 19, None, id="id too long"),
+        pytest.param("https://example.org/chan/123", None, id="other host"),
+        pytest.param("https://t.me.example.org/chan/123", None, id="look-alike host"),
+        pytest.param("chan/123", None, id="bare data-post"),
+        pytest.param("", None, id="empty"),
+        pytest.param(None, None, id="None"),
+    ],
+)
+def test_telegram_identity(value: str | None, identity: str | None) -> None:
+    assert telegram_identity(value) == identity
 
 
 def test_normalize_fields_and_limits() -> None:
