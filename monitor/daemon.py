@@ -9,7 +9,6 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -22,16 +21,15 @@ from monitor.gazetteer import Gazetteer
 from monitor.match import CompiledWatchlist
 from monitor.models import PollReport
 from monitor.outbox import DrainReport, drain
-from monitor.pipeline import poll_source
-from monitor.scheduler import make_scheduler, schedule_drain, schedule_housekeeping, schedule_sources
+from monitor.pipeline import check_health, poll_source
+from monitor.scheduler import make_scheduler, schedule_dispatch, schedule_drain, schedule_health, schedule_housekeeping
 from monitor.store import alerts as store_alerts
 from monitor.store import engine as store_engine
+from monitor.store import sources as store_sources
 from monitor.systemd import Notifier
 
 log = logging.getLogger("monitor.daemon")
 STOP_GRACE = 25.0
-ONCE_CONCURRENCY = 8
-HOUSEKEEPING = timedelta(minutes=15)
 LATE_CANCEL_WAIT = 2.0  # seconds for work cancelled at the end of the grace period to unwind
 # Settings read once when the context is built (engine, dedup index, HTTP client): a reload cannot apply them.
 RESTART_ONLY = ("dedup_window", "dedup_threshold", "dedup_containment", "user_agent")
@@ -70,8 +68,9 @@ def channel_problems(channels: Mapping[str, str]) -> list[str]:
 
 
 async def run_once(ctx: Context) -> tuple[list[PollReport], DrainReport]:
-    """Burst mode: poll every source once (bounded concurrency), then send every due alert."""
-    limit = asyncio.Semaphore(ONCE_CONCURRENCY)
+    """Burst mode: poll every source once (bounded concurrency), check their health, then send every due
+    alert and notice."""
+    limit = asyncio.Semaphore(ctx.config.settings.max_polls)
 
     async def one(source: Source) -> PollReport:
         async with limit:
@@ -85,6 +84,10 @@ async def run_once(ctx: Context) -> tuple[list[PollReport], DrainReport]:
             result = PollReport(source=source.name, error_kind=getattr(result, "kind", "internal_error"),
                                 error=str(result))
         reports.append(result)
+    try:
+        await check_health(ctx)
+    except MonitorError as exc:
+        log.error("health check failed: %s", exc)
     return reports, await drain(ctx)
 
 
@@ -100,13 +103,40 @@ class Daemon:
     inflight: set[asyncio.Task[Any]] = field(default_factory=set)
     drain_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     scheduler: Any = None
+    polling: set[str] = field(default_factory=set)  # sources with a poll started (waiting or in flight)
+    poll_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    poll_slots: asyncio.Semaphore | None = None
     last_poll: str = "never"
     stopping: bool = False  # set when stopping begins: jobs then start no new work
 
-    async def poll_job(self, source: Source) -> None:
+    async def dispatch_job(self) -> None:
+        """Start a poll for every configured source that is due and not already being polled."""
         if self.stopping:
             return
-        report = await self._tracked(poll_source(self.ctx, source))
+        sources = self.ctx.config.sources
+        try:
+            due = await self.ctx.db(store_sources.due, self.ctx.engine, [s.name for s in sources], self.ctx.clock())
+        except MonitorError as exc:
+            log.error("dispatch: cannot read which sources are due: %s", exc)
+            return
+        for source in sources:
+            if source.name in due and source.name not in self.polling:
+                self.polling.add(source.name)
+                task = asyncio.ensure_future(self.poll_job(source))
+                self.poll_tasks.add(task)
+                task.add_done_callback(self.poll_tasks.discard)
+
+    async def poll_job(self, source: Source) -> None:
+        """Poll one source (at most ``settings.max_polls`` at once), then send its alerts."""
+        try:
+            if self.poll_slots is None:
+                self.poll_slots = asyncio.Semaphore(self.ctx.config.settings.max_polls)
+            async with self.poll_slots:
+                if self.stopping:
+                    return
+                report = await self._tracked(poll_source(self.ctx, source))
+        finally:
+            self.polling.discard(source.name)
         if report is None:  # cancelled at the end of the stop grace period
             return
         self.last_poll = f"{source.name} at {self.ctx.clock().strftime('%H:%M:%S')}"
@@ -119,6 +149,17 @@ class Daemon:
         async with self.drain_lock:
             if not self.stopping:
                 await self._tracked(drain(self.ctx))
+
+    async def health_job(self) -> None:
+        if self.stopping:
+            return
+        try:
+            plan = await self._tracked(check_health(self.ctx))
+        except MonitorError as exc:
+            log.error("health check failed: %s", exc)
+            return
+        if plan is not None and plan.lines and self.ctx.config.settings.ops_channel:
+            await self.drain_job()
 
     def housekeeping(self) -> None:
         """Keep the dedup index bounded by the window (it is rebuilt from the database at start)."""
@@ -158,8 +199,9 @@ class Daemon:
             if restart_only:
                 log.warning("reload: %s changed; this takes effect on restart", ", ".join(restart_only))
             self.ctx.config, self.ctx.watchlist, self.ctx.channels = cfg, compiled, channels
+            if cfg.settings.max_polls != old.settings.max_polls:
+                self.poll_slots = asyncio.Semaphore(cfg.settings.max_polls)  # polls in flight keep the old one
             now = self.ctx.clock()
-            schedule_sources(self.scheduler, cfg.sources, cfg.settings, self.poll_job, now, self.ctx.rng)
             if cfg.settings.outbox_interval != old.settings.outbox_interval:
                 schedule_drain(self.scheduler, cfg.settings.outbox_interval, self.drain_job, now)
             log.info("reloaded config=%s sources=%d watches=%d", self.config_path, len(cfg.sources),
@@ -198,10 +240,10 @@ class Daemon:
         loop.add_signal_handler(signal.SIGHUP, self.reload)
         self.scheduler = make_scheduler()
         now = self.ctx.clock()
-        schedule_sources(self.scheduler, self.ctx.config.sources, self.ctx.config.settings, self.poll_job,
-                         now, self.ctx.rng)
+        schedule_dispatch(self.scheduler, self.dispatch_job, now)
         schedule_drain(self.scheduler, self.ctx.config.settings.outbox_interval, self.drain_job, now)
-        schedule_housekeeping(self.scheduler, HOUSEKEEPING, self.housekeeping)
+        schedule_health(self.scheduler, self.health_job)
+        schedule_housekeeping(self.scheduler, self.housekeeping)
         self.scheduler.start()
         self.notifier.ready(self.status_line())
         log.info("running sources=%d watches=%d channels=%s", len(self.ctx.config.sources),

@@ -133,7 +133,9 @@ def render(alert: Alert, *, style: str) -> Message:
     """Pure: a single-line title and a plain-text body. ``style``: "slack" | "email" | "text"."""
     prefix = "Update: " if alert.kind == "update" else ""
     title = _one_line(prefix + (_one_line(alert.title, TITLE_MAX) or "(untitled)"), TITLE_MAX)
-    sections = [_head_lines(alert), _excerpt_lines(alert.excerpt), _change_lines(alert)]
+    head = _head_lines(alert) if alert.kind != "notice" else []  # an operator notice is all text
+    limit = EXCERPT_MAX if alert.kind != "notice" else BODY_MAX - 200
+    sections = [head, _excerpt_lines(alert.excerpt, limit), _change_lines(alert)]
     main = "\n\n".join("\n".join(lines) for lines in sections if lines)
     footer = f"alert-id: {_one_line(alert.alert_id, 200)}"
     body = f"{_cap(main, BODY_MAX - len(footer) - 2)}\n\n{footer}".lstrip("\n")
@@ -184,13 +186,13 @@ def _safe_link(link: str | None) -> str | None:
     return link if parts.scheme.lower() in ("http", "https") and parts.netloc else None
 
 
-def _excerpt_lines(excerpt: str) -> list[str]:
+def _excerpt_lines(excerpt: str, limit: int) -> list[str]:
     lines: list[str] = []
     for raw in excerpt.splitlines():
-        line = _one_line(raw, EXCERPT_MAX)
+        line = _one_line(raw, limit)
         if line or (lines and lines[-1]):
             lines.append(line)
-    return _cap("\n".join(lines).strip(), EXCERPT_MAX).splitlines()
+    return _cap("\n".join(lines).strip(), limit).splitlines()
 
 
 def _change_lines(alert: Alert) -> list[str]:

@@ -75,12 +75,51 @@ def test_sqlite_runs_in_wal_mode(engine: Engine) -> None:
 
 def test_source_state_round_trip_and_url_change(engine: Engine, clock: FakeClock) -> None:
     s = store_sources.ensure(engine, "axios", "https://example.org/feed")
-    store_sources.record_success(engine, s.id, clock(), etag='"e1"', last_modified="Sun", last_post_id=7)
+    ok = store_sources.Success(etag='"e1"', last_modified="Sun", next_poll_at=clock() + timedelta(minutes=4),
+                               interval_s=240.0, body_hash="ab" * 32, last_post_id=7)
+    store_sources.record_success(engine, s.id, clock(), ok)
     store_sources.record_failure(engine, s.id, clock(), "timeout", "slow", clock() + timedelta(minutes=10))
     again = store_sources.ensure(engine, "axios", "https://example.org/feed")
     assert (again.etag, again.error_count, again.last_error_kind, again.last_post_id) == ('"e1"', 1, "timeout", 7)
+    assert (again.interval_s, again.body_hash) == (240.0, "ab" * 32)
     moved = store_sources.ensure(engine, "axios", "https://example.org/new-feed")
-    assert (moved.url, moved.etag) == ("https://example.org/new-feed", None)
+    assert (moved.url, moved.etag, moved.body_hash, moved.error_count) == ("https://example.org/new-feed", None,
+                                                                          None, 0)
+
+
+def test_a_permanent_redirect_sticks_until_the_config_names_another_url(engine: Engine) -> None:
+    s = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    store_sources.move(engine, s.id, "https://example.org/moved")
+    assert store_sources.ensure(engine, "axios", "https://example.org/feed").url == "https://example.org/moved"
+    assert store_sources.ensure(engine, "axios", "https://example.org/v2").url == "https://example.org/v2"
+
+
+def test_a_gone_source_is_not_due_until_its_url_changes(engine: Engine, clock: FakeClock) -> None:
+    s = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    store_sources.ensure(engine, "other", "https://example.org/other")
+    store_sources.disable(engine, s.id, clock(), "http_status", "HTTP 410")
+    assert store_sources.due(engine, ["axios", "other", "brand-new"], clock()) == {"other", "brand-new"}
+    assert store_sources.ensure(engine, "axios", "https://example.org/feed").disabled_at is not None
+    store_sources.ensure(engine, "axios", "https://example.org/feed2")
+    assert store_sources.due(engine, ["axios"], clock()) == {"axios"}
+
+
+def test_due_follows_next_poll_at(engine: Engine, clock: FakeClock) -> None:
+    s = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    store_sources.record_failure(engine, s.id, clock(), "timeout", "slow", clock() + timedelta(minutes=10))
+    assert store_sources.due(engine, ["axios"], clock() + timedelta(minutes=9)) == set()
+    assert store_sources.due(engine, ["axios"], clock() + timedelta(minutes=10)) == {"axios"}
+
+
+def test_post_counts_use_the_publication_date_so_a_backlog_is_no_burst(engine: Engine, clock: FakeClock) -> None:
+    src = store_sources.ensure(engine, "axios", "https://example.org/feed")
+    now = clock()
+    dates = [now - timedelta(hours=2), now - timedelta(days=3), now - timedelta(days=30), None]
+    for i, published in enumerate(dates):
+        st = dataclasses.replace(story(), key=f"guid:{i}", published=published)
+        store_stories.insert_new(engine, src.id, st, b"sig", None, [], now)
+    # 2 h and 3 days ago count for the week, the 30-day-old entry not at all, the undated one as first seen.
+    assert store_sources.post_counts_of(engine, src.id, now) == (3, 2)
 
 
 def test_new_story_version_and_alert_identity(engine: Engine, clock: FakeClock) -> None:

@@ -183,6 +183,11 @@ def _reference_problems(data: dict[str, Any], marks: _Marks) -> list[str]:
                 if isinstance(ch, str) and ch not in known:
                     where = f"{marks.locate((section, i, 'notify', j))}: {section}.{i}.notify.{j}"
                     problems.append(f"{where}: unknown channel {ch!r} (define it under channels:)")
+    settings = data.get("settings")
+    ops = settings.get("ops_channel") if isinstance(settings, dict) else None
+    if isinstance(ops, str) and ops not in known:
+        where = f"{marks.locate(('settings', 'ops_channel'))}: settings.ops_channel"
+        problems.append(f"{where}: unknown channel {ops!r} (define it under channels:)")
     return problems
 
 

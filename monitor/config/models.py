@@ -70,8 +70,9 @@ def _http_url(value: str) -> str:
     return value
 
 
-# Bounds of the duration settings (interval has its own check: 30s to 7d).
+# Bounds of the duration settings (the intervals have their own check: 30s to 7d).
 _DURATION_BOUNDS: dict[str, tuple[str, str]] = {
+    "silence_min": ("1m", "365d"),
     "fetch_timeout": ("1s", "1h"),
     "outbox_interval": ("1s", "1h"),
     "retry_base": ("1s", "7d"),
@@ -102,8 +103,19 @@ class Settings(_Model):
     retry_budget: Duration = timedelta(hours=24)
     max_age: Duration = timedelta(hours=72)
     max_attempts: StrictInt = Field(default=20, ge=1, le=1000)
+    # Fetching: adaptive intervals between min_interval and max_interval (see monitor/cadence.py).
+    adaptive: bool = True
+    min_interval: Duration = timedelta(minutes=2)
+    max_interval: Duration = timedelta(hours=1)
+    max_polls: StrictInt = Field(default=16, ge=1, le=1000)  # polls in flight at once (2 per host)
+    telegram_backfill_pages: StrictInt = Field(default=5, ge=0, le=100)
+    # Source health notices to the operator (see monitor/health.py).
+    ops_channel: StrictStr | None = None
+    failures_before_notice: StrictInt = Field(default=5, ge=1, le=1000)
+    silence_factor: StrictFloat = Field(default=4.0, ge=1.0, le=1000.0)
+    silence_min: Duration = timedelta(hours=6)
 
-    @field_validator("interval")
+    @field_validator("interval", "min_interval", "max_interval")
     @classmethod
     def _min_interval(cls, v: timedelta) -> timedelta:
         return _at_least_30s(v)
@@ -120,6 +132,8 @@ class Settings(_Model):
     def _retry_order(self) -> Settings:
         if self.retry_max < self.retry_base:
             raise ValueError("retry_max must not be shorter than retry_base")
+        if self.max_interval < self.min_interval:
+            raise ValueError("max_interval must not be shorter than min_interval")
         return self
 
     @field_validator("max_bytes")

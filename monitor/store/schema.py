@@ -1,4 +1,4 @@
-"""Tables: sources, clusters, stories, story_versions and the alert outbox."""
+"""Tables: sources, clusters, stories, story_versions, the alert outbox and monitor_state."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from sqlalchemy import (
     Boolean,
     Column,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -58,6 +59,20 @@ sources = Table(
     Column("last_error_kind", String(32)),
     Column("last_error", Text),
     Column("last_post_id", Integer),  # Telegram: highest message id seen, for gap detection
+    Column("config_url", Text),  # the URL the config gave; ``url`` differs after a permanent redirect
+    Column("body_hash", String(64)),  # sha256 of the last body processed whole: the same body is not parsed again
+    Column("interval_s", Float),  # the adaptive poll interval in force (seconds)
+    Column("disabled_at", DateTime),  # set by 410 Gone; cleared when the config gives a new URL
+    Column("health", String(16), nullable=False, default="ok"),  # ok | failing | silent | gone
+    Column("health_since", DateTime),
+)
+
+# Small daemon-wide facts that must survive a restart (e.g. "an outage notice was sent").
+monitor_state = Table(
+    "monitor_state",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
 )
 
 clusters = Table(
@@ -74,7 +89,7 @@ stories = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("source_id", Integer, ForeignKey("sources.id", ondelete="CASCADE"), nullable=False),
-    Column("key", String(512), nullable=False),
+    Column("key", String(512), nullable=False, index=True),  # indexed alone: one post or link across sources
     Column("cluster_id", Integer, ForeignKey("clusters.id"), nullable=False, index=True),
     Column("url", Text),
     Column("title", Text, nullable=False),
@@ -106,11 +121,11 @@ alerts = Table(
     metadata,
     Column("id", Integer, primary_key=True),
     Column("alert_uid", String(40), nullable=False, unique=True),
-    Column("cluster_id", Integer, ForeignKey("clusters.id"), nullable=False),
-    Column("story_id", Integer, ForeignKey("stories.id"), nullable=False),
+    Column("cluster_id", Integer, ForeignKey("clusters.id")),  # NULL for operator notices
+    Column("story_id", Integer, ForeignKey("stories.id")),  # NULL for operator notices
     Column("watch", String(64), nullable=False),
     Column("channel", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),  # "new" or "update"
+    Column("kind", String(16), nullable=False),  # "new", "update" or "notice" (source health, to ops)
     Column("version_ref", Integer, nullable=False),  # 0 for "new", story_versions.id for "update"
     Column("payload", Text, nullable=False),  # JSON of the Alert fields
     Column("hits", Text, nullable=False),  # JSON list of matched terms and places

@@ -1,14 +1,16 @@
-"""Per-source polling state: validators for conditional GET, error counts, next due time."""
+"""Per-source polling state: validators, body hash, adaptive interval, error count, next due time,
+moved (301) and gone (410) URLs."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Connection, Engine, and_, case, func, insert, select, update
 
 from monitor.store.engine import reading
-from monitor.store.schema import naive, sources
+from monitor.store.schema import naive, sources, stories
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,7 +19,7 @@ class SourceState:
 
     id: int
     name: str
-    url: str
+    url: str  # the URL polled: the config's, or where a permanent redirect moved it
     etag: str | None
     last_modified: str | None
     error_count: int
@@ -25,63 +27,74 @@ class SourceState:
     last_post_id: int | None
     next_poll_at: datetime | None
     last_success_at: datetime | None
+    body_hash: str | None = None
+    interval_s: float | None = None
+    disabled_at: datetime | None = None
+    health: str = "ok"
 
     def backing_off(self, now: datetime) -> bool:
-        """True while the backoff of a failed poll runs (``now`` is aware; stored times are naive UTC)."""
+        """True until the source is due again (``now`` is aware; stored times are naive UTC)."""
         stamp = naive(now)
         return self.next_poll_at is not None and stamp is not None and stamp < self.next_poll_at
 
 
-def ensure(engine: Engine, name: str, url: str) -> SourceState:
-    """Return the state of source ``name``, creating it; a changed URL drops the old validators."""
-    with engine.begin() as conn:
-        row = conn.execute(select(sources).where(sources.c.name == name)).mappings().first()
-        if row is None:
-            conn.execute(insert(sources).values(name=name, url=url, error_count=0))
-        elif row["url"] != url:
-            conn.execute(
-                update(sources)
-                .where(sources.c.id == row["id"])
-                .values(url=url, etag=None, last_modified=None, last_post_id=None)
-            )
-        row = conn.execute(select(sources).where(sources.c.name == name)).mappings().one()
+@dataclass(frozen=True, slots=True)
+class Success:
+    """What a successful poll stores: validators are None when the fetch was not processed whole."""
+
+    etag: str | None
+    last_modified: str | None
+    next_poll_at: datetime
+    interval_s: float
+    body_hash: str | None = None
+    last_post_id: int | None = None
+    partial: bool = False
+
+
+def _state(row: dict[str, object] | object) -> SourceState:
+    r = dict(row)  # type: ignore[call-overload]
     return SourceState(
-        id=row["id"],
-        name=row["name"],
-        url=row["url"],
-        etag=row["etag"],
-        last_modified=row["last_modified"],
-        error_count=row["error_count"],
-        last_error_kind=row["last_error_kind"],
-        last_post_id=row["last_post_id"],
-        next_poll_at=row["next_poll_at"],
-        last_success_at=row["last_success_at"],
+        id=r["id"], name=r["name"], url=r["url"], etag=r["etag"], last_modified=r["last_modified"],
+        error_count=r["error_count"], last_error_kind=r["last_error_kind"], last_post_id=r["last_post_id"],
+        next_poll_at=r["next_poll_at"], last_success_at=r["last_success_at"], body_hash=r["body_hash"],
+        interval_s=r["interval_s"], disabled_at=r["disabled_at"], health=r["health"],
     )
 
 
-def record_success(
-    engine: Engine,
-    source_id: int,
-    now: datetime,
-    *,
-    etag: str | None,
-    last_modified: str | None,
-    last_post_id: int | None = None,
-    partial: bool = False,
-) -> None:
-    """A poll worked: keep the validators, reset the error count (``parse_partial`` is noted)."""
+def ensure(engine: Engine, name: str, url: str) -> SourceState:
+    """The state of source ``name``, creating it. A URL changed in the config starts the source afresh
+    (validators, body hash, a 301 move and a 410 disable are forgotten); a permanent redirect is kept."""
+    with engine.begin() as conn:
+        row = conn.execute(select(sources).where(sources.c.name == name)).mappings().first()
+        if row is None:
+            conn.execute(insert(sources).values(name=name, url=url, config_url=url, error_count=0, health="ok"))
+        elif row["config_url"] != url:
+            conn.execute(
+                update(sources)
+                .where(sources.c.id == row["id"])
+                .values(url=url, config_url=url, etag=None, last_modified=None, last_post_id=None,
+                        body_hash=None, disabled_at=None, next_poll_at=None, error_count=0)
+            )
+        row = conn.execute(select(sources).where(sources.c.name == name)).mappings().one()
+    return _state(row)
+
+
+def record_success(engine: Engine, source_id: int, now: datetime, result: Success) -> None:
+    """A poll worked: keep validators and body hash, reset the error count, set the next due time."""
     values: dict[str, object] = {
-        "etag": etag,
-        "last_modified": last_modified,
+        "etag": result.etag,
+        "last_modified": result.last_modified,
+        "body_hash": result.body_hash,
         "last_polled_at": naive(now),
         "last_success_at": naive(now),
         "error_count": 0,
-        "last_error_kind": "parse_partial" if partial else None,
+        "last_error_kind": "parse_partial" if result.partial else None,
         "last_error": None,
-        "next_poll_at": None,
+        "next_poll_at": naive(result.next_poll_at),
+        "interval_s": result.interval_s,
     }
-    if last_post_id is not None:
-        values["last_post_id"] = last_post_id
+    if result.last_post_id is not None:
+        values["last_post_id"] = result.last_post_id
     with engine.begin() as conn:
         conn.execute(update(sources).where(sources.c.id == source_id).values(**values))
 
@@ -102,6 +115,59 @@ def record_failure(
                 next_poll_at=naive(next_poll_at),
             )
         )
+
+
+def move(engine: Engine, source_id: int, url: str) -> None:
+    """A permanent redirect: poll ``url`` from now on (until the config names another URL)."""
+    with engine.begin() as conn:
+        conn.execute(update(sources).where(sources.c.id == source_id).values(url=url))
+
+
+def disable(engine: Engine, source_id: int, now: datetime, kind: str, message: str) -> None:
+    """410 Gone: stop polling the source until its URL changes in the config."""
+    with engine.begin() as conn:
+        conn.execute(
+            update(sources)
+            .where(sources.c.id == source_id)
+            .values(disabled_at=naive(now), last_polled_at=naive(now), last_error_kind=kind,
+                    last_error=message[:2000], error_count=sources.c.error_count + 1)
+        )
+
+
+def due(engine: Engine, names: Iterable[str], now: datetime) -> set[str]:
+    """Which of ``names`` should be polled now: never polled, or due, and not disabled. A name the store
+    has not seen yet is due."""
+    wanted = set(names)
+    with reading(engine) as conn:
+        rows = conn.execute(select(sources.c.name, sources.c.next_poll_at, sources.c.disabled_at)).all()
+    known = {r.name for r in rows}
+    stamp = naive(now)
+    ready = {r.name for r in rows if r.disabled_at is None and (r.next_poll_at is None or r.next_poll_at <= stamp)}
+    return (ready | (wanted - known)) & wanted
+
+
+def post_counts(conn: Connection, now: datetime, source_id: int | None = None) -> dict[int, tuple[int, int]]:
+    """Per source, the stories first published (or first seen) in the last 7 days and the last 24 h.
+
+    The publication date counts when the entry has a plausible one, so a new feed's backlog, all first
+    seen at one poll, does not look like a burst of posting.
+    """
+    when = func.coalesce(stories.c.published_at, stories.c.first_seen_at)
+    week, day = naive(now - timedelta(days=7)), naive(now - timedelta(days=1))
+    query = (
+        select(stories.c.source_id, func.count(), func.sum(case((when >= day, 1), else_=0)))
+        .where(and_(when >= week, when <= naive(now + timedelta(hours=1))))
+        .group_by(stories.c.source_id)
+    )
+    if source_id is not None:
+        query = query.where(stories.c.source_id == source_id)
+    return {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(query)}
+
+
+def post_counts_of(engine: Engine, source_id: int, now: datetime) -> tuple[int, int]:
+    """``post_counts`` for one source: (stories in 7 days, stories in 24 h)."""
+    with reading(engine) as conn:
+        return post_counts(conn, now, source_id).get(source_id, (0, 0))
 
 
 def all_states(engine: Engine) -> list[dict[str, object]]:

@@ -43,6 +43,19 @@ def find(engine: Engine, source_id: int, key: str) -> KnownStory | None:
     return None if row is None else KnownStory(*row)
 
 
+def cluster_of_key(engine: Engine, key: str, since: datetime) -> int | None:
+    """The cluster of a story with this exact identity in any source, first seen since ``since`` (the same
+    Telegram post direct and through a mirror, or the same article link in two feeds)."""
+    query = (
+        select(stories.c.cluster_id)
+        .where(stories.c.key == key, stories.c.first_seen_at >= naive(since))
+        .order_by(stories.c.id)
+        .limit(1)
+    )
+    with reading(engine) as conn:
+        return conn.execute(query).scalar()
+
+
 def alerted_hits(engine: Engine, cluster_id: int) -> dict[str, frozenset[str]]:
     """Per watch, every term and place already alerted for this cluster."""
     out: dict[str, set[str]] = {}
