@@ -60,14 +60,32 @@ def status(path: Path) -> int:
     if not store_engine.is_current(engine):
         raise MonitorError("the database is not migrated; run: news-monitor db upgrade")
     for row in store_sources.all_states(engine):
-        print(f"{row['name']:<24} {_health(row):<22} last success: {row['last_success_at'] or 'never'}")
+        print(f"{row['name']:<24} {_health(row):<22} last success: {row['last_success_at'] or 'never'}"
+              f"{_timing(row)}")
     counts = store_alerts.counts(engine)
     print("alerts: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("pending", "sending", "sent", "dead")))
     return 0
 
 
+def _timing(row: dict[str, object]) -> str:
+    """When it is polled next and every how often; where a permanent redirect moved it."""
+    parts = []
+    if row["next_poll_at"] and not row["disabled_at"]:
+        parts.append(f"next: {row['next_poll_at']:%Y-%m-%d %H:%M:%S}")  # type: ignore[str-format]
+    if isinstance(row["interval_s"], float):
+        parts.append(f"every {row['interval_s'] / 60:.0f} min")
+    if row["config_url"] and row["url"] != row["config_url"]:
+        parts.append(f"moved to {row['url']}")
+    return "  " + ", ".join(parts) if parts else ""
+
+
 def _health(row: dict[str, object]) -> str:
-    """``ok``, ``ok (parse_partial)`` for a warning on a working source, or ``<kind> x<failures>``."""
+    """``gone``; ``silent``; ``ok``, ``ok (parse_partial)`` for a warning on a working source; or
+    ``<kind> x<failures>``."""
+    if row["disabled_at"]:
+        return "gone (HTTP 410)"
+    if row["health"] == "silent" and not row["error_count"]:
+        return "silent"
     if row["error_count"]:
         return f"{row['last_error_kind']} x{row['error_count']}"
     return f"ok ({row['last_error_kind']})" if row["last_error_kind"] else "ok"

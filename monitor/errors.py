@@ -7,8 +7,11 @@
     │                             keep the old config on reload; ``problems`` lists every
     │                             ``file:line:col: path: message`` line
     ├── FetchError                carries ``source`` and ``url``
-    │   ├── TransientFetchError   timeout, connect_error, 5xx, 429 (``retry_after``): back off, keep polling
-    │   └── PermanentFetchError   4xx, bad scheme, too_large, bad_encoding: counts toward the error limit
+    │   ├── TransientFetchError   timeout, connect_error, http_error, http_status 408/425/429/5xx
+    │   │                         (``retry_after``)
+    │   └── PermanentFetchError   http_status 4xx (410 disables the source), bad_url, redirect_blocked,
+    │                             too_many_redirects, too_large, bad_encoding, tls_error
+    │                             Both back off (x2 per failure, capped at 6 h) and are always retried.
     ├── ParseError                empty_body, not_a_feed, xml_dtd_rejected (a partial parse is a
     │                             flagged result, not an error)
     ├── StoreError                wraps SQLAlchemy errors at the store boundary

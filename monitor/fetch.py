@@ -6,22 +6,25 @@ Every failure becomes a ``TransientFetchError`` or ``PermanentFetchError`` whose
 from __future__ import annotations
 
 import asyncio
+import http.cookiejar
+import ipaddress
+import socket
 import ssl
 import zlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 
 import httpx
 
 from monitor.errors import FetchError, PermanentFetchError, TransientFetchError
+from monitor.fetch_headers import cache_seconds, retry_after
 from monitor.models import FetchResult
 
 _SCHEMES = ("http", "https")
 _GZIP_OR_ZLIB = 32 + zlib.MAX_WBITS  # decompressobj wbits: auto-detect a gzip or zlib header
 _TRANSIENT_STATUS = frozenset({408, 425, 429})
-_RETRY_AFTER_CAP = 6 * 3600.0
+_PERMANENT_REDIRECTS = frozenset({301, 308})
+_LEGACY_IPV4 = frozenset("0123456789abcdefx.")  # characters of inet_aton forms: "2130706433", "0x7f.1", "127.1"
 # httpx errors in match order: (type, kind, transient). ConnectError with an SSL cause becomes tls_error.
 _HTTPX_ERRORS: tuple[tuple[type[Exception], str, bool], ...] = (
     (httpx.TimeoutException, "timeout", True),
@@ -44,8 +47,15 @@ def make_client(
         follow_redirects=True,
         max_redirects=5,
         headers={"User-Agent": user_agent, "Accept-Encoding": "gzip, deflate"},
+        cookies=_no_cookies(),
         transport=transport,
     )
+
+
+def _no_cookies() -> http.cookiejar.CookieJar:
+    """A jar that keeps nothing: the one client is shared by every source, so a cookie one feed sets must
+    never be sent to another (nor a session cookie tie our polls together)."""
+    return http.cookiejar.CookieJar(policy=http.cookiejar.DefaultCookiePolicy(allowed_domains=[]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,16 +87,17 @@ async def fetch(
     """GET ``url`` once, conditionally, within ``deadline`` seconds and ``max_bytes`` decoded bytes.
 
     Use for every source poll. A 304 returns ``FetchResult(not_modified=True)``; failures raise
-    ``FetchError``.
+    ``FetchError``. Both a 2xx and a 304 carry ``cache_seconds`` (the freshness the server asked for) and
+    ``permanent_url`` (the final URL when every redirect hop was a 301/308, else None).
     """
     job = _Job(url, source)
     _check_url(url, job)
     headers = _conditional_headers(etag, last_modified)
     try:
         async with asyncio.timeout(deadline):
-            response = await _follow(client, client.build_request("GET", url, headers=headers), job)
+            response, moved = await _follow(client, client.build_request("GET", url, headers=headers), job)
             try:
-                return await _result(response, etag, last_modified, max_bytes, job)
+                return await _result(response, etag, last_modified, max_bytes, job, moved)
             finally:
                 await response.aclose()
     except TimeoutError as exc:
@@ -111,42 +122,108 @@ def _check_url(url: str, job: _Job) -> None:
         raise job.error("bad_url", f"only absolute http(s) URLs are fetched, not {url!r}")
 
 
-async def _follow(client: httpx.AsyncClient, request: httpx.Request, job: _Job) -> httpx.Response:
-    """Send and follow redirects ourselves: httpx's own follow reads each 3xx body with unbounded decoders."""
+async def _follow(
+    client: httpx.AsyncClient, request: httpx.Request, job: _Job
+) -> tuple[httpx.Response, str | None]:
+    """Send and follow redirects ourselves: httpx's own follow reads each 3xx body with unbounded decoders.
+
+    Returns the final response and its URL if every hop was permanent (301/308), else None.
+    """
     response = await client.send(request, stream=True, follow_redirects=False)
+    permanent: bool | None = None  # None: no redirect followed yet
     for _ in range(client.max_redirects):
         target = response.next_request
         if target is None:
-            return response
+            break
+        permanent = permanent is not False and response.status_code in _PERMANENT_REDIRECTS
         await response.aclose()  # the redirect body is never read
-        _check_url(str(target.url), job)
+        _check_redirect(str(target.url), job)
         response = await client.send(target, stream=True, follow_redirects=False)
-    if response.next_request is None:
-        return response
-    await response.aclose()
-    raise job.error("too_many_redirects", f"more than {client.max_redirects} redirects")
+    if response.next_request is not None:
+        await response.aclose()
+        raise job.error("too_many_redirects", f"more than {client.max_redirects} redirects")
+    moved = permanent and response.url != request.url
+    return response, str(response.url) if moved else None
+
+
+def _check_redirect(target: str, job: _Job) -> None:
+    """A redirect target must be http(s), and may not lead from a public source into internal address space."""
+    _check_url(target, job)
+    if not _redirect_allowed(job.url, target):
+        raise job.error("redirect_blocked", f"redirect to internal address {target!r} refused")
+
+
+def _redirect_allowed(origin_url: str, target_url: str) -> bool:
+    """SSRF guard (H11): only a source that is itself internal (a LAN feed the user configured) may redirect
+    into internal address space. No DNS is resolved: a public name that resolves inward is not caught."""
+    origin, target = _host(origin_url), _host(target_url)
+    if target is None:
+        return False  # an unparsable target is never followed
+    return (origin is not None and _is_internal(origin)) or not _is_internal(target)
+
+
+def _host(url: str) -> str | None:
+    """The URL's host, lower-case and without a trailing dot; None if httpx cannot parse the URL."""
+    try:
+        return httpx.URL(url).host.rstrip(".").lower()
+    except (httpx.InvalidURL, TypeError):
+        return None
+
+
+def _is_internal(host: str) -> bool:
+    """True for ``localhost`` (and ``*.localhost``) and IP literals that are not globally routable: private,
+    loopback, link-local, unspecified, shared (CGNAT) and documentation ranges, IPv4-mapped IPv6 included."""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    address = _ip_literal(host)
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address is not None and not address.is_global
+
+
+def _ip_literal(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    """The address an IP-literal host names, including the legacy IPv4 forms the C resolver accepts
+    ("2130706433", "0x7f.1", "0177.0.0.1" are all 127.0.0.1); None for a host name."""
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])  # an IPv6 zone id ("fe80::1%eth0") is dropped
+    except ValueError:
+        pass
+    if not host or not set(host) <= _LEGACY_IPV4:
+        return None
+    try:
+        return ipaddress.IPv4Address(socket.inet_aton(host))
+    except OSError:
+        return None
 
 
 async def _result(
-    response: httpx.Response, etag: str | None, last_modified: str | None, max_bytes: int, job: _Job
+    response: httpx.Response, etag: str | None, last_modified: str | None, max_bytes: int, job: _Job,
+    moved: str | None,
 ) -> FetchResult:
     """The final response as a ``FetchResult``: 304, or a 2xx body read under the cap."""
-    new_etag = response.headers.get("etag")
-    new_modified = response.headers.get("last-modified")
-    if response.status_code == 304:
-        return FetchResult(url=str(response.url), status=304, not_modified=True,
-                           etag=new_etag or etag, last_modified=new_modified or last_modified)
+    headers = response.headers
+    url, status = str(response.url), response.status_code
+    fresh = cache_seconds(headers.get("cache-control", ""), headers.get("expires", ""), headers.get("date", ""))
+    if status == 304:
+        return FetchResult(url=url, status=304, not_modified=True, etag=headers.get("etag") or etag,
+                           last_modified=headers.get("last-modified") or last_modified,
+                           permanent_url=moved, cache_seconds=fresh)
     if not response.is_success:
         raise _status_error(response, job)
+    body = await _body(response, max_bytes, job)
+    return FetchResult(url=url, status=status, body=body, content_type=headers.get("content-type", ""),
+                       etag=headers.get("etag"), last_modified=headers.get("last-modified"),
+                       permanent_url=moved, cache_seconds=fresh)
+
+
+async def _body(response: httpx.Response, max_bytes: int, job: _Job) -> bytes:
+    """The decoded body of a 2xx, refused early if its ``Content-Length`` already exceeds the cap."""
     declared = response.headers.get("content-length", "").strip()
-    if declared.isdigit() and int(declared) > max_bytes:
+    if declared.isascii() and declared.isdigit() and int(declared) > max_bytes:
         raise job.error("too_large", f"Content-Length {declared} exceeds {max_bytes} bytes")
     # A body built in memory (httpx.MockTransport with content=...) is already decoded.
     decoder = None if response.is_stream_consumed else _decoder(response, job)
-    body = await _read(response, decoder, max_bytes, job)
-    return FetchResult(url=str(response.url), status=response.status_code, body=body,
-                       content_type=response.headers.get("content-type", ""),
-                       etag=new_etag, last_modified=new_modified)
+    return await _read(response, decoder, max_bytes, job)
 
 
 def _decoder(response: httpx.Response, job: _Job) -> zlib._Decompress | None:
@@ -189,33 +266,12 @@ async def _chunks(response: httpx.Response) -> AsyncIterator[bytes]:
 
 
 def _status_error(response: httpx.Response, job: _Job) -> FetchError:
-    """408/425/429/5xx are transient (with ``retry_after``); every other non-2xx status is permanent."""
+    """408/425/429/5xx are transient (with ``retry_after``); every other non-2xx status (410 too) is permanent."""
     status = response.status_code
     transient = status in _TRANSIENT_STATUS or status >= 500
-    retry_after = _retry_after(response) if transient else None
-    return job.error(
-        "http_status", f"HTTP {status}", transient=transient, status=status, retry_after=retry_after
-    )
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    """Seconds from ``Retry-After`` (delta, or HTTP date against the response's ``Date``), capped at 6 h."""
-    value = response.headers.get("retry-after", "").strip()
-    if value.isdigit():
-        return min(float(value), _RETRY_AFTER_CAP)
-    when = _http_date(value)
-    now = _http_date(response.headers.get("date", ""))  # no clock is read here; no Date header, no delay
-    if when is None or now is None:
-        return None
-    return min(max((when - now).total_seconds(), 0.0), _RETRY_AFTER_CAP)
-
-
-def _http_date(value: str) -> datetime | None:
-    try:
-        parsed = parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    headers = response.headers
+    delay = retry_after(headers.get("retry-after", ""), headers.get("date", "")) if transient else None
+    return job.error("http_status", f"HTTP {status}", transient=transient, status=status, retry_after=delay)
 
 
 def _translate(exc: Exception, job: _Job) -> FetchError:

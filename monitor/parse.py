@@ -22,6 +22,8 @@ _HEAD = 256 * 1024  # the internal DTD subset must precede the root element
 _MAX_TITLE = 1_000
 _MAX_HTML = 200_000
 _YEARS = range(1990, 2101)
+_MAX_TTL_MINUTES = 7 * 24 * 60  # a longer <ttl> is a typo or a joke, not a polling hint
+_TTL = re.compile(r"[0-9]{1,6}")
 _MARKERS = tuple(
     "<!entity".encode(enc) for enc in ("utf-8", "utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 )
@@ -38,7 +40,10 @@ _HARMLESS = feedparser.ThingsNobodyCaresAboutButMe
 
 
 def parse(body: bytes, *, content_type: str = "", url: str = "", max_items: int = 200) -> ParseResult:
-    """Turn one fetched feed body into items; use for RSS/Atom/RDF sources (Telegram pages: ``telegram``)."""
+    """Turn one fetched feed body into items; use for RSS/Atom/RDF sources (Telegram pages: ``telegram``).
+
+    ``ttl_seconds`` is the feed's RSS ``<ttl>`` in seconds (None if absent or absurd).
+    """
     if not isinstance(body, bytes):
         raise TypeError(f"parse() takes bytes, not {type(body).__name__} (feedparser opens str as path/URL)")
     _guard(body, url)
@@ -53,8 +58,9 @@ def parse(body: bytes, *, content_type: str = "", url: str = "", max_items: int 
     )
     items = tuple(_items(result.get("entries", []), url, max_items))
     partial = _classify(result, bool(items), url)
-    title = _text(result.get("feed", {}).get("title"))[:_MAX_TITLE]
-    return ParseResult(items=items, partial=partial, title=title)
+    feed = result.get("feed", {})
+    title = _text(feed.get("title"))[:_MAX_TITLE]
+    return ParseResult(items=items, partial=partial, title=title, ttl_seconds=_ttl_seconds(feed.get("ttl")))
 
 
 def _guard(body: bytes, url: str) -> None:
@@ -89,6 +95,14 @@ def _classify(result: Mapping[str, Any], has_items: bool, url: str) -> bool:
     if broken:
         raise ParseError(f"broken feed with no entries ({exc}): {url or 'feed'}", kind="not_a_feed")
     return False
+
+
+def _ttl_seconds(value: object) -> float | None:
+    """RSS ``<ttl>`` (whole minutes) in seconds; None when absent, not a whole number, or over 7 days."""
+    match = _TTL.fullmatch(_text(value).strip())
+    if match is None or int(match.group()) > _MAX_TTL_MINUTES:
+        return None
+    return int(match.group()) * 60.0
 
 
 def _items(entries: list[Mapping[str, Any]], base: str, max_items: int) -> Iterator[RawItem]:

@@ -1,8 +1,17 @@
-"""parse.parse over hand-written fixtures (catalogue rows F01-F21) and the shared real-feed corpora."""
+"""parse.parse over hand-written fixtures and the shared real-feed corpora.
+
+Catalogue rows of reliability.md 2.1 appear in the test names or param ids (``F03-...``); F07/F23/F25 (the fetch
+side of a feed) live in test_fetch.py, F22/F24 in the pipeline and telegram tests.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import time
+import tracemalloc
+import urllib.request
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -12,9 +21,35 @@ import pytest
 from monitor.errors import ParseError
 from monitor.models import ParseResult
 from monitor.parse import parse
+from tests.loopback import WebhookReceiver
 
 FEEDS = Path(__file__).parent / "data" / "feeds"
 URL = "https://news.example.org/feeds/world.xml"
+MiB = 2**20
+
+
+@contextlib.contextmanager
+def bounded(*, max_seconds: float, max_mib: float | None = None) -> Iterator[None]:
+    """Fail unless the block ends within ``max_seconds`` and (if given) allocates at most ``max_mib`` at peak.
+
+    Memory is tracemalloc's peak of Python allocations during the block (deterministic, unlike RSS); tracing
+    slows allocation-heavy code several times, so it is only switched on when a bound is asked for.
+    """
+    tracing = max_mib is not None and not tracemalloc.is_tracing()
+    if tracing:
+        tracemalloc.start()
+    tracemalloc.reset_peak()
+    base = tracemalloc.get_traced_memory()[0]
+    start = time.monotonic()
+    try:
+        yield
+    finally:
+        elapsed = time.monotonic() - start
+        peak = tracemalloc.get_traced_memory()[1] - base
+        if tracing:
+            tracemalloc.stop()
+    assert elapsed < max_seconds, f"took {elapsed:.2f}s (bound {max_seconds}s)"
+    assert max_mib is None or peak < max_mib * MiB, f"peak {peak / MiB:.1f} MiB (bound {max_mib} MiB)"
 
 
 def _parse(name: str, **kwargs: Any) -> ParseResult:
@@ -67,28 +102,28 @@ OK_CASES = {
         1,
         {"html": "Only a summary here.", "published": datetime(2024, 9, 23, 6, 0, tzinfo=UTC)},
     ),
-    "latin-1 bytes declared utf-8 (charset override is success)": (
+    "F10-latin-1 bytes declared utf-8 (charset override is success)": (
         "latin1_declared_utf8.xml",
         0,
         {"title": "café naïve", "html": "crème brûlée"},
     ),
-    "javascript: link dropped": ("javascript_link.xml", 0, {"guid": "js-1", "link": None}),
-    "data: link dropped": ("javascript_link.xml", 1, {"link": None}),
+    "F17-javascript: link dropped": ("javascript_link.xml", 0, {"guid": "js-1", "link": None}),
+    "F17-data: link dropped": ("javascript_link.xml", 1, {"link": None}),
     "relative link resolved against the feed url": (
         "javascript_link.xml",
         2,
         {"link": "https://news.example.org/relative/path"},
     ),
     "upper-case HTTPS scheme accepted": ("javascript_link.xml", 3, {"link": "https://xss.example.org/ok"}),
-    "html in title passes through (normalize cleans it)": (
+    "F17-F18-html in title passes through (normalize cleans it)": (
         "javascript_link.xml",
         0,
         {"title": "<script>alert(1)</script> &lt;!here&gt; headline"},
     ),
-    "NUL and control characters pass through (normalize strips them)": (
+    "F11-NUL and control characters pass through (normalize strips them)": (
         "control_chars.xml",
         0,
-        {"title": "a\x00b\x01c\x1bd"},
+        {"title": "a\x00b\x01c\x1bd", "link": "https://c.example.org/1"},
     ),
     "Netscape RSS 0.91 DOCTYPE is not an entity declaration": (
         "netscape_doctype.xml",
@@ -111,8 +146,8 @@ def test_item_fields(name: str, index: int, expected: dict[str, Any]) -> None:
     [
         pytest.param("rss20.xml", 3, False, "Example World Wire", id="rss 2.0"),
         pytest.param("atom.xml", 2, False, "Example Atom Desk", id="atom"),
-        pytest.param("latin1_declared_utf8.xml", 1, False, "latin", id="charset override is not partial"),
-        pytest.param("truncated.xml", 5, True, "trunc", id="truncated half-feed is partial"),
+        pytest.param("latin1_declared_utf8.xml", 1, False, "latin", id="F10-charset override is not partial"),
+        pytest.param("truncated.xml", 5, True, "trunc", id="F12-truncated half-feed is partial"),
     ],
 )
 def test_result_shape(name: str, count: int, partial: bool, title: str) -> None:
@@ -120,12 +155,12 @@ def test_result_shape(name: str, count: int, partial: bool, title: str) -> None:
     assert (len(result.items), result.partial, result.title) == (count, partial, title)
 
 
-def test_truncated_feed_keeps_the_entries_before_the_cut() -> None:
+def test_F12_truncated_feed_keeps_the_entries_before_the_cut() -> None:
     result = _parse("truncated.xml")
     assert [i.guid for i in result.items] == [f"t-{i}" for i in range(5)]
 
 
-def test_duplicate_guids_keep_the_first_and_never_collapse_missing_ones() -> None:
+def test_F19_duplicate_guids_keep_the_first_and_never_collapse_missing_ones() -> None:
     result = _parse("duplicate_guids.xml")
     assert [(i.guid, i.title) for i in result.items] == [
         ("same", "one"),
@@ -142,7 +177,7 @@ def test_relative_guid_is_not_resolved_against_the_feed_url() -> None:
     assert first.items[0].link is None  # a non-URL permalink guid is no link
 
 
-def test_impossible_dates_are_none() -> None:
+def test_F20_impossible_dates_are_none() -> None:
     items = _parse("impossible_dates.xml").items
     assert {i.title: i.published for i in items} == {
         "impossible": None,
@@ -153,7 +188,7 @@ def test_impossible_dates_are_none() -> None:
     }
 
 
-def test_huge_pubdate_is_none() -> None:
+def test_F20_huge_pubdate_is_none() -> None:
     result = parse(_rss(f"<item><title>t</title><pubDate>{'9' * 5000}</pubDate></item>"))
     assert result.items[0].published is None
 
@@ -164,12 +199,15 @@ def test_huge_pubdate_is_none() -> None:
 @pytest.mark.parametrize(
     ("name", "content_type", "kind"),
     [
-        pytest.param("empty.xml", "application/rss+xml", "empty_body", id="empty body"),
-        pytest.param("whitespace.xml", "application/rss+xml", "empty_body", id="whitespace body"),
-        pytest.param("login.html", "text/html; charset=utf-8", "not_a_feed", id="html login page"),
-        pytest.param("error.json", "application/json", "not_a_feed", id="json error body"),
+        pytest.param("empty.xml", "application/rss+xml", "empty_body", id="F15-empty body"),
+        pytest.param("whitespace.xml", "application/rss+xml", "empty_body", id="F16-whitespace body"),
+        pytest.param("login.html", "text/html; charset=utf-8", "not_a_feed", id="F13-html login page"),
+        pytest.param("error.json", "application/json", "not_a_feed", id="F14-json error body"),
         pytest.param("entity_quadratic.xml", "", "xml_dtd_rejected", id="quadratic entity"),
-        pytest.param("entity_billion_laughs.xml", "", "xml_dtd_rejected", id="billion laughs"),
+        pytest.param("entity_billion_laughs.xml", "", "xml_dtd_rejected", id="billion laughs, 2 levels"),
+        pytest.param("billion_laughs_multiline.xml", "", "xml_dtd_rejected", id="F01-billion laughs, one per line"),
+        pytest.param("billion_laughs_oneline.xml", "", "xml_dtd_rejected", id="F02-billion laughs, one line"),
+        pytest.param("xxe_file.xml", "", "xml_dtd_rejected", id="F05-xxe SYSTEM file entity"),
     ],
 )
 def test_fixture_is_rejected(name: str, content_type: str, kind: str) -> None:
@@ -190,20 +228,20 @@ QUADRATIC = (
 @pytest.mark.parametrize(
     ("encoding", "decl"),
     [
-        pytest.param("utf-8", "ENTITY", id="utf-8"),
-        pytest.param("utf-16", "ENTITY", id="utf-16 with BOM"),
-        pytest.param("utf-16-le", "ENTITY", id="utf-16-le without BOM"),
-        pytest.param("utf-16-be", "ENTITY", id="utf-16-be without BOM"),
-        pytest.param("utf-32", "ENTITY", id="utf-32"),
-        pytest.param("utf-32-be", "ENTITY", id="utf-32-be"),
-        pytest.param("utf-8", "entity", id="lower-case declaration"),
-        pytest.param("utf-8", "Entity", id="mixed-case declaration"),
+        pytest.param("utf-8", "ENTITY", id="F03-utf-8"),
+        pytest.param("utf-16", "ENTITY", id="F04-utf-16 with BOM"),
+        pytest.param("utf-16-le", "ENTITY", id="F04-utf-16-le without BOM"),
+        pytest.param("utf-16-be", "ENTITY", id="F04-utf-16-be without BOM"),
+        pytest.param("utf-32", "ENTITY", id="F04-utf-32"),
+        pytest.param("utf-32-be", "ENTITY", id="F04-utf-32-be"),
+        pytest.param("utf-8", "entity", id="F03-lower-case declaration"),
+        pytest.param("utf-8", "Entity", id="F03-mixed-case declaration"),
     ],
 )
 def test_quadratic_blowup_is_rejected_before_feedparser(encoding: str, decl: str) -> None:
     body = QUADRATIC.format(enc=encoding, decl=decl).encode(encoding)
-    with pytest.raises(ParseError) as info:
-        parse(body)
+    with bounded(max_mib=20, max_seconds=1.0), pytest.raises(ParseError) as info:
+        parse(body)  # unguarded, feedparser spends 50 s and 2.9 GB on the utf-8 form
     assert info.value.kind == "xml_dtd_rejected"
 
 
@@ -224,6 +262,83 @@ def test_entity_text_deep_inside_content_is_not_a_declaration() -> None:
     assert result.items[-1].title == "XXE explained"
 
 
+def test_F09_deeply_nested_markup_completes_quickly() -> None:
+    divs = parse(_rss(f"<item><title>divs</title><description><![CDATA[{'<div>' * 100_000}]]></description></item>"))
+    nested = "<item><title>nested</title><guid>n-1</guid>" + "<x>" * 50_000 + "</x>" * 50_000 + "</item>"
+    with bounded(max_seconds=10.0):  # 0.5 s on an idle 2-core machine; the fetch deadline is 30 s
+        elements = parse(_rss(nested))
+    assert divs.items[0].title == "divs" and len(divs.items[0].html) == 200_000
+    assert [i.title for i in elements.items] == ["nested"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param(_rss("<item><title>café naïve</title></item>").replace(b"utf-8", b"x-bogus-42"),
+                     id="F10-bogus encoding x-bogus-42"),
+        pytest.param(_rss("<item><title>café naïve</title></item>", encoding="utf-16-le"),
+                     id="F10-utf-16-le without BOM"),
+        pytest.param(_rss("<item><title>café naïve</title></item>", encoding="utf-16"), id="F10-utf-16 with BOM"),
+    ],
+)
+def test_F10_odd_encodings_are_a_success(body: bytes) -> None:
+    result = parse(body)
+    assert [i.title for i in result.items] == ["café naïve"]
+    assert (result.title, result.partial) == ("gen", False)
+
+
+def test_F17_markup_and_script_links_in_rss() -> None:
+    item = _parse("xss_rss.xml").items[0]
+    assert item.link is None  # <link>javascript:alert(6)</link>: only http(s) links leave parse
+    # Titles and bodies leave parse unsanitised (sanitize_html=False): normalize reduces them to plain text.
+    assert item.title == (
+        "<script>alert(1)</script><img src=x onerror=alert(2)> &lt;!here&gt; &lt;https://evil.example|click me&gt;"
+        " headline"
+    )
+    assert item.html.startswith('<p onclick="steal()">Body</p><script>alert(7)</script>')
+
+
+def test_F17_markup_and_script_links_in_atom() -> None:
+    item = _parse("xss_atom.xml").items[0]
+    assert item.link is None  # <link href="javascript:alert(1)"/>
+    assert item.title == "<script>alert(3)</script>Atom headline"
+    assert item.html == '<script>alert(4)</script><a href="javascript:alert(5)">link</a> Atom body'
+
+
+def test_F05_external_dtd_from_a_file_is_never_read(tmp_path: Path) -> None:
+    # If feedparser loaded this DTD, &xxe; would expand to the secret; without an <!ENTITY the guard lets it pass.
+    dtd = tmp_path / "evil.dtd"
+    dtd.write_text('<!ENTITY xxe "LOCAL-SECRET-5f3a">', encoding="utf-8")
+    head = f'<!DOCTYPE rss SYSTEM "{dtd.as_uri()}">\n'
+    result = parse(_rss("<item><title>X&xxe;X</title><guid>x-1</guid></item>", head=head))
+    assert "LOCAL-SECRET" not in repr(result)
+
+
+@pytest.mark.parametrize(
+    ("variant", "kind"),
+    [
+        pytest.param('<!DOCTYPE rss [<!ENTITY xxe SYSTEM "{canary}/xxe">]>', "xml_dtd_rejected",
+                     id="F06-external general entity"),
+        pytest.param('<!DOCTYPE rss [<!ENTITY % p SYSTEM "{canary}/pe"> %p;]>', "xml_dtd_rejected",
+                     id="F06-external parameter entity"),
+        pytest.param('<!DOCTYPE rss SYSTEM "{canary}/dtd">', None, id="F06-external DTD"),
+    ],
+)
+def test_F06_xxe_over_http_never_contacts_the_canary(variant: str, kind: str | None) -> None:
+    with WebhookReceiver() as canary:
+        body = _rss("<item><title>X&xxe;X</title><guid>x-1</guid></item>", head=variant.format(canary=canary.url))
+        try:
+            parse(body)
+            got = None
+        except ParseError as exc:
+            got = exc.kind
+        direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # never an $http_proxy
+        with direct.open(f"{canary.url}/control", timeout=5) as reply:  # proves the canary answers
+            assert reply.status == 200
+        assert [r.path for r in canary.requests] == ["/control"]
+    assert got == kind
+
+
 def test_valid_feed_without_items_is_an_empty_success() -> None:
     result = parse(_rss(""))
     assert result == ParseResult(items=(), partial=False, title="gen")
@@ -234,6 +349,31 @@ def test_broken_feed_without_entries_is_not_a_feed() -> None:
     with pytest.raises(ParseError) as info:
         parse(body[: body.index(b"<item>") + 10])
     assert info.value.kind == "not_a_feed"
+
+
+@pytest.mark.parametrize(
+    ("ttl", "expected"),
+    [
+        pytest.param("<ttl>60</ttl>", 3600.0, id="60 minutes"),
+        pytest.param("<ttl> 15 </ttl>", 900.0, id="padded"),
+        pytest.param("<ttl>0</ttl>", 0.0, id="zero"),
+        pytest.param("<ttl>10080</ttl>", 7 * 86400.0, id="seven days"),
+        pytest.param("<ttl>10081</ttl>", None, id="over seven days"),
+        pytest.param(f"<ttl>{'9' * 5000}</ttl>", None, id="5000 digits"),
+        pytest.param("<ttl>-5</ttl>", None, id="negative"),
+        pytest.param("<ttl>15.5</ttl>", None, id="fraction"),
+        pytest.param("<ttl>1e3</ttl>", None, id="exponent"),
+        pytest.param("<ttl>soon</ttl>", None, id="words"),
+        pytest.param("<ttl>\u0661\u0665</ttl>", None, id="non-ascii digits"),
+        pytest.param("<ttl></ttl>", None, id="empty"),
+        pytest.param("", None, id="absent"),
+    ],
+)
+def test_rss_ttl_becomes_seconds(ttl: str, expected: float | None) -> None:
+    body = _rss(_items(1)).replace(b"<description>d</description>", f"<description>d</description>{ttl}".encode())
+    result = parse(body)
+    assert result.ttl_seconds == expected
+    assert len(result.items) == 1
 
 
 def test_xml_served_as_text_html_still_parses() -> None:
@@ -247,8 +387,8 @@ def test_xml_served_as_text_html_still_parses() -> None:
 @pytest.mark.parametrize(
     ("n", "max_items", "expected"),
     [
-        pytest.param(300, 200, 200, id="default cap 200"),
-        pytest.param(10, 3, 3, id="max_items 3"),
+        pytest.param(300, 200, 200, id="F07-default cap 200"),
+        pytest.param(10, 3, 3, id="F07-max_items 3"),
         pytest.param(2, 200, 2, id="fewer than the cap"),
     ],
 )
@@ -263,21 +403,34 @@ def test_duplicates_do_not_count_toward_max_items() -> None:
     assert [i.guid for i in result.items] == ["dup", "g-0", "g-1"]
 
 
-def test_long_fields_are_truncated() -> None:
+def test_F08_long_fields_are_truncated() -> None:
     body = _rss(f"<item><title>{'T' * 20_000}</title><description>{'h' * 300_000}</description></item>")
     item = parse(body).items[0]
     assert (len(item.title), len(item.html)) == (1_000, 200_000)
 
 
+def test_F08_title_as_large_as_the_fetch_cap_is_truncated_within_bounds() -> None:
+    # fetch refuses bodies over 5 MiB (test_fetch: F08 20 MB title), so this is the largest title parse can see.
+    body = _rss(f"<item><title>{'A' * 5_000_000}</title><guid>big</guid></item>")
+    with bounded(max_mib=64, max_seconds=5.0):
+        item = parse(body).items[0]
+    assert (item.guid, item.title) == ("big", "A" * 1_000)
+
+
 @pytest.mark.parametrize(
-    "value", [pytest.param("<rss/>", id="xml text"), pytest.param(str(FEEDS / "rss20.xml"), id="path string")]
+    "value",
+    [
+        pytest.param("<rss/>", id="F21-xml text"),
+        pytest.param(str(FEEDS / "rss20.xml"), id="F21-path string"),
+        pytest.param((FEEDS / "rss20.xml").as_uri(), id="F21-file url string"),
+    ],
 )
-def test_str_input_is_refused(value: str) -> None:
+def test_F21_str_input_is_refused(value: str) -> None:
     with pytest.raises(TypeError):
         parse(value)  # type: ignore[arg-type]
 
 
-def test_bytes_that_name_a_local_file_are_never_opened(tmp_path: Path) -> None:
+def test_F21_bytes_that_name_a_local_file_are_never_opened(tmp_path: Path) -> None:
     # feedparser.parse(b"/path") would open() the path; parse() hands it a stream instead.
     secret = tmp_path / "secret.xml"
     secret.write_bytes(_rss("<item><title>LOCAL SECRET</title></item>"))
