@@ -67,7 +67,8 @@ def _from_rate(c: Cadence, posts_week: int, posts_day: int) -> timedelta:
     if posts_week <= 0 and posts_day <= 0:
         return c.high
     gaps = [WEEK / n for n in (posts_week,) if n > 0] + [DAY / n for n in (posts_day,) if n > 0]
-    return min(max(min(gaps) / POLLS_PER_GAP, c.low), c.high)
+    interval: timedelta = min(gaps) / POLLS_PER_GAP
+    return min(max(interval, c.low), c.high)
 
 
 def backoff(
@@ -76,7 +77,7 @@ def backoff(
 ) -> timedelta:
     """The delay before retrying after the ``failures``-th consecutive failure (0 for the first)."""
     step = interval or c.base
-    delay = min(step * (2 ** min(failures, 16)), MAX_BACKOFF)
+    delay = min(step * (1 << min(failures, 16)), MAX_BACKOFF)
     if retry_after:
         delay = max(delay, min(timedelta(seconds=retry_after), MAX_BACKOFF))
     return delay + with_jitter(c, rng)

@@ -71,7 +71,7 @@ def _timing(row: dict[str, object]) -> str:
     """When it is polled next and every how often; where a permanent redirect moved it."""
     parts = []
     if row["next_poll_at"] and not row["disabled_at"]:
-        parts.append(f"next: {row['next_poll_at']:%Y-%m-%d %H:%M:%S}")  # type: ignore[str-format]
+        parts.append(f"next: {row['next_poll_at']:%Y-%m-%d %H:%M:%S}")
     if isinstance(row["interval_s"], float):
         parts.append(f"every {row['interval_s'] / 60:.0f} min")
     if row["config_url"] and row["url"] != row["config_url"]:

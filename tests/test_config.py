@@ -188,6 +188,18 @@ BAD = [
         ["watchlist.yaml:4:19: watches.0.notify.1: unknown channel 'desk-slak' (define it under channels:)"],
         id="unknown channel in notify"),
     pytest.param(
+        "settings:\n  ops_channel: ops-desk\n",
+        ["watchlist.yaml:2:16: settings.ops_channel: unknown channel 'ops-desk' (define it under channels:)"],
+        id="unknown operator channel"),
+    pytest.param(
+        "settings:\n  min_interval: 10m\n  max_interval: 5m\n",
+        ["watchlist.yaml:2:3: settings: max_interval must not be shorter than min_interval"],
+        id="min_interval above max_interval"),
+    pytest.param(
+        "settings:\n  min_interval: 10s\n",
+        ["watchlist.yaml:2:17: settings.min_interval: interval must be at least 30s (got '10s')"],
+        id="min_interval below 30s"),
+    pytest.param(
         "channels:\n  desk: ${SLACK_WEBHOOK_URL}\n",
         ["watchlist.yaml:2:9: channels.desk: environment variable SLACK_WEBHOOK_URL is not set"],
         id="C13 missing env var"),

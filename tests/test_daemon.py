@@ -32,6 +32,7 @@ from monitor.daemon import Daemon, load_config, restart_only_changes
 from monitor.demo import FixtureServer, demo_config
 from monitor.models import PollReport
 from monitor.scheduler import make_scheduler, schedule_drain
+from monitor.store import sources as store_sources
 from monitor.systemd import Notifier
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -332,3 +333,35 @@ async def test_stop_cancels_work_still_running_after_the_grace_period(
     monkeypatch.setattr(daemon_mod, "poll_source", lambda ctx, s: polled.append(s))
     await live.poll_job(source)  # stopping: starts nothing
     assert polled == [] and not live.inflight
+
+
+async def test_dispatch_polls_each_due_source_once_and_skips_the_rest(
+    live: Daemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The dispatcher asks the store which sources are due; a source with a poll in flight is not started
+    again, and one whose next poll is in the future waits."""
+    reload_with(live, 'sources:\n  - {name: a, url: "http://127.0.0.1:9/a"}\n'
+                      '  - {name: b, url: "http://127.0.0.1:9/b"}\n  - {name: c, url: "http://127.0.0.1:9/c"}\n')
+    ctx = live.ctx
+    later = ctx.clock() + timedelta(hours=1)
+    state = store_sources.ensure(ctx.engine, "c", "http://127.0.0.1:9/c")
+    store_sources.record_failure(ctx.engine, state.id, ctx.clock(), "timeout", "slow", later)
+    release, both = asyncio.Event(), asyncio.Event()
+    polled: list[str] = []
+
+    async def held(ctx: object, source: Source) -> PollReport:
+        polled.append(source.name)
+        if len(polled) == 2:
+            both.set()
+        await release.wait()
+        return PollReport(source=source.name)
+
+    monkeypatch.setattr(daemon_mod, "poll_source", held)
+    async with asyncio.timeout(10):
+        await live.dispatch_job()
+        await live.dispatch_job()  # a and b are still in flight: nothing new starts
+        await both.wait()
+        assert sorted(polled) == ["a", "b"] and live.polling == {"a", "b"}
+        release.set()
+        await asyncio.gather(*live.poll_tasks)
+    assert live.polling == set() and sorted(polled) == ["a", "b"]

@@ -81,6 +81,16 @@ def test_render_text_layout() -> None:
     )
 
 
+def test_render_operator_notice_is_its_lines_without_watch_headers() -> None:
+    lines = [f"src{n}: failing, 5 failures in a row, never fetched: connect_error fetching http://x/{n}"
+             for n in range(25)]
+    notice = make_alert(kind="notice", title="news-monitor: sources 25 failing", link=None, watch="source-health",
+                        terms=(), places=(), excerpt="\n".join(lines), alert_id="nm-notice-1")
+    message = render(notice, style="text")
+    assert message.title == "news-monitor: sources 25 failing"
+    assert message.body == "\n".join(lines) + "\n\nalert-id: nm-notice-1"  # every line, no Watch/Source
+
+
 @pytest.mark.parametrize(
     ("title", "kind", "expected"),
     [

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, Engine, and_, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, and_, case, func, insert, select, update
 
 from monitor.store.engine import reading
 from monitor.store.schema import naive, sources, stories
@@ -51,8 +51,8 @@ class Success:
     partial: bool = False
 
 
-def _state(row: dict[str, object] | object) -> SourceState:
-    r = dict(row)  # type: ignore[call-overload]
+def _state(row: RowMapping) -> SourceState:
+    r = dict(row)
     return SourceState(
         id=r["id"], name=r["name"], url=r["url"], etag=r["etag"], last_modified=r["last_modified"],
         error_count=r["error_count"], last_error_kind=r["last_error_kind"], last_post_id=r["last_post_id"],
