@@ -6,9 +6,11 @@ Raises ``ParseError`` (``empty_body``, ``xml_dtd_rejected``, ``not_a_feed``); a 
 
 from __future__ import annotations
 
+import html as html_mod
 import io
+import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
@@ -35,32 +37,89 @@ _ROOTS = (
     re.compile(rb"<\x00\x00\x00\w\x00\x00\x00"),
     re.compile(rb"\x00\x00\x00<\x00\x00\x00\w"),
 )
+_PREFIXED_ITEM = re.compile(rb"<rss:item[\s>]")
+_PREFIX_TAG = re.compile(rb"(</?)rss:")
+_PREFIX_ATTR = re.compile(rb"(\s)rss:(?=[\w-]+=)")
+_BROKEN_DECL = re.compile(rb"<\?xml\?xml[^>]*>")
 # Notices that leave the parse complete (a charset override, a text/html content type).
 _HARMLESS = feedparser.ThingsNobodyCaresAboutButMe
 
 
 def parse(body: bytes, *, content_type: str = "", url: str = "", max_items: int = 200) -> ParseResult:
-    """Turn one fetched feed body into items; use for RSS/Atom/RDF sources (Telegram pages: ``telegram``).
+    """Turn one fetched feed body into items; use for RSS/Atom/RDF and JSON Feed sources (Telegram pages:
+    ``telegram``).
 
     ``ttl_seconds`` is the feed's RSS ``<ttl>`` in seconds (None if absent or absurd).
     """
     if not isinstance(body, bytes):
         raise TypeError(f"parse() takes bytes, not {type(body).__name__} (feedparser opens str as path/URL)")
     _guard(body, url)
+    if body.lstrip()[:1] == b"{":
+        return _parse_json(body, url, max_items)
+    result = _feedparser(body, content_type)
+    items = tuple(_items(result.get("entries", []), url, max_items))
+    if not items and _PREFIXED_ITEM.search(body) and b"xmlns:rss" not in body:
+        result = _feedparser(_unprefixed(body), content_type)  # <rss:item> with no namespace declared
+        items = tuple(_items(result.get("entries", []), url, max_items))
+    partial = _classify(result, bool(items), url)
+    feed = result.get("feed", {})
+    title = _text(feed.get("title"))[:_MAX_TITLE]
+    return ParseResult(items=items, partial=partial, title=title, ttl_seconds=_ttl_seconds(feed.get("ttl")))
+
+
+def _feedparser(body: bytes, content_type: str) -> Any:
     # BytesIO, never the bytes themselves: feedparser tries ``open(bytes)``, so b"/etc/passwd" reads a file.
     # No content-location: feedparser would resolve a relative <guid> ("wire-17") against it, and a feed
     # that moves would change every story's identity. Relative links are resolved here instead.
-    result = feedparser.parse(
+    return feedparser.parse(
         io.BytesIO(body),
         response_headers={"content-type": content_type} if content_type else {},
         sanitize_html=False,  # normalize strips all markup later; sanitizing triples the parse time
         resolve_relative_uris=False,
     )
-    items = tuple(_items(result.get("entries", []), url, max_items))
-    partial = _classify(result, bool(items), url)
-    feed = result.get("feed", {})
-    title = _text(feed.get("title"))[:_MAX_TITLE]
-    return ParseResult(items=items, partial=partial, title=title, ttl_seconds=_ttl_seconds(feed.get("ttl")))
+
+
+def _unprefixed(body: bytes) -> bytes:
+    """A feed written with an undeclared ``rss:`` prefix on every element, and a mangled XML declaration
+    (a real 2026 generator does this), as the plain RSS it means."""
+    body = _BROKEN_DECL.sub(b"", body)
+    return _PREFIX_ATTR.sub(rb"\1", _PREFIX_TAG.sub(rb"\1", body))
+
+
+def _parse_json(body: bytes, url: str, max_items: int) -> ParseResult:
+    """A JSON Feed (jsonfeed.org 1.0/1.1), which feedparser 6 does not read, through the same item rules."""
+    try:
+        doc = json.loads(body)
+    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+        raise ParseError(f"not a feed (invalid JSON: {exc}): {url or 'feed'}", kind="not_a_feed") from exc
+    raw = doc.get("items") if isinstance(doc, dict) and "jsonfeed.org" in str(doc.get("version")) else None
+    if not isinstance(raw, list):
+        raise ParseError(f"not a feed (JSON, but no JSON Feed): {url or 'feed'}", kind="not_a_feed")
+    entries = [_json_entry(e) for e in raw if isinstance(e, dict)]
+    title = _text(doc.get("title"))[:_MAX_TITLE]
+    return ParseResult(items=tuple(_items(entries, url, max_items)), title=title)
+
+
+def _json_entry(item: Mapping[str, Any]) -> dict[str, Any]:
+    """A JSON Feed item in the shape of a feedparser entry."""
+    html = _text(item.get("content_html")) or html_mod.escape(_text(item.get("content_text")))
+    guid = item.get("id")
+    return {
+        "id": str(guid) if isinstance(guid, str | int) and not isinstance(guid, bool) else None,
+        "link": item.get("url"),
+        "title": item.get("title"),
+        "summary": html or html_mod.escape(_text(item.get("summary"))),
+        "published_parsed": _iso_time(item.get("date_published") or item.get("date_modified")),
+    }
+
+
+def _iso_time(value: object) -> tuple[int, ...] | None:
+    try:
+        parsed = datetime.fromisoformat(_text(value).strip())
+    except ValueError:
+        return None
+    aware = parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+    return tuple(aware.astimezone(UTC).utctimetuple())
 
 
 def _guard(body: bytes, url: str) -> None:
@@ -105,7 +164,7 @@ def _ttl_seconds(value: object) -> float | None:
     return int(match.group()) * 60.0
 
 
-def _items(entries: list[Mapping[str, Any]], base: str, max_items: int) -> Iterator[RawItem]:
+def _items(entries: Sequence[Mapping[str, Any]], base: str, max_items: int) -> Iterator[RawItem]:
     """The first ``max_items`` entries in document order as ``RawItem``s; a repeated GUID keeps the first."""
     seen: set[str] = set()
     count = 0
@@ -132,9 +191,18 @@ def _item(entry: Mapping[str, Any], base: str) -> RawItem:
         # A link copied from a permalink <guid> ("guidislink") is used only if the guid is already absolute.
         link=_http_link(entry.get("link"), "" if entry.get("guidislink") else base),
         title=_text(entry.get("title"))[:_MAX_TITLE],
-        html=html[:_MAX_HTML],
+        html=_clip_html(html),
         published=_published(entry),
     )
+
+
+def _clip_html(html: str) -> str:
+    """At most ``_MAX_HTML`` characters, never ending inside a tag (its remains would be read as text)."""
+    if len(html) <= _MAX_HTML:
+        return html
+    cut = html[:_MAX_HTML]
+    opened = cut.rfind("<")
+    return cut[:opened] if opened > cut.rfind(">") else cut
 
 
 def _text(value: object) -> str:

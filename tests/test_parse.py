@@ -481,3 +481,44 @@ def test_miniflux_encodings(corpora: Path, rel: str, title: str, text: str) -> N
     assert title in result.title
     everything = " ".join(f"{i.title} {i.html}" for i in result.items)
     assert text in " ".join(everything.split())
+
+
+JSON_FEED = b"""{"version": "https://jsonfeed.org/version/1.1", "title": "Front",
+  "items": [
+    {"id": "p2", "url": "https://front.example/p2", "title": "Izium retaken",
+     "content_html": "<p>Ukrainian forces <b>recaptured</b> Izium.</p>", "date_published": "2022-09-10T18:00:00+03:00"},
+    {"id": 1, "url": "javascript:alert(1)", "content_text": "Plain <text> & more", "date_published": "not a date"},
+    {"id": "p2", "title": "a repeated id keeps the first"},
+    "not an item"
+  ]}"""
+
+
+def test_json_feed_items_go_through_the_same_rules() -> None:
+    result = parse(JSON_FEED, content_type="application/feed+json", url="https://front.example/feed.json")
+    assert result.title == "Front" and not result.partial
+    first, second = result.items
+    assert (first.guid, first.link, first.title) == ("p2", "https://front.example/p2", "Izium retaken")
+    assert first.html == "<p>Ukrainian forces <b>recaptured</b> Izium.</p>"
+    assert first.published == datetime(2022, 9, 10, 15, 0, tzinfo=UTC)
+    assert (second.guid, second.link, second.published) == ("1", None, None)  # no javascript: link, no date
+    assert second.html == "Plain &lt;text&gt; &amp; more"  # text is escaped, so it stays text
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b'{"error": "rate limited"}', b'{"version": "https://jsonfeed.org/version/1", "items": 5}',
+     b"{" + b'"a":[' * 100_000, b'{"version": "https://jsonfeed.org/version/1", "items": [}'],
+    ids=["json error", "items not a list", "deeply nested", "invalid json"],
+)
+def test_json_that_is_no_json_feed_is_not_a_feed(body: bytes) -> None:
+    with pytest.raises(ParseError) as info:
+        parse(body, content_type="application/json")
+    assert info.value.kind == "not_a_feed"
+
+
+def test_rss_with_an_undeclared_prefix_on_every_element_is_read() -> None:
+    body = (b'<?xml?xml version="1.0" encoding="UTF-8" ??>\n<rss rss:version=2.0><rss:channel><rss:title>t'
+            b"</rss:title><rss:item><rss:title>One</rss:title><rss:guid rss:isPermaLink=true>https://a.example/1"
+            b"</rss:guid><rss:ttl>60</rss:ttl></rss:item></rss:channel></rss>")
+    result = parse(body, content_type="application/rss+xml")
+    assert [(i.title, i.guid) for i in result.items] == [("One", "https://a.example/1")] and result.partial
