@@ -45,6 +45,7 @@ def _drafts(
             excerpt=excerpt(story.text),
             added=change.added if change else (),
             removed=change.removed if change else (),
+            severity=match.severity,
         )
         out.append(AlertDraft(alert=alert, hits=tuple(sorted(hits))))
     return out

@@ -41,7 +41,7 @@ async def test_notify(path: Path, name: str) -> int:
     """Send one test alert to channel ``name`` directly (not through the outbox)."""
     cfg, _ = load_config(path, load_gazetteer())
     alerts_file = Path(cfg.settings.alerts_file) if cfg.settings.alerts_file else None
-    channels = deliver.make_channels(cfg.channels, alerts_file=alerts_file)
+    channels = deliver.make_channels(cfg.channel_urls(), alerts_file=alerts_file)
     if name not in channels:
         raise MonitorError(f"unknown channel {name!r}; known: {', '.join(sorted(channels))}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")

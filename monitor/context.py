@@ -111,7 +111,7 @@ async def open_context(
         await asyncio.to_thread(store_engine.upgrade, engine)
     s = config.settings
     alerts_file = Path(s.alerts_file) if s.alerts_file else None
-    channels = deliver.make_channels(config.channels, alerts_file=alerts_file)
+    channels = deliver.make_channels(config.channel_urls(), alerts_file=alerts_file)
     index = await asyncio.to_thread(build_index, config, engine, clock())
     client = fetch.make_client(user_agent=s.user_agent, transport=transport)
     try:

@@ -41,7 +41,7 @@ def load_config(path: Path, gazetteer: Gazetteer) -> tuple[Config, CompiledWatch
     compiled: list[CompiledWatchlist] = []
 
     def check(cfg: Config) -> None:
-        problems = channel_problems(cfg.channels)
+        problems = channel_problems(cfg.channel_urls())
         try:
             compiled.append(compile_for(cfg, gazetteer))
         except ConfigError as exc:
@@ -190,7 +190,7 @@ class Daemon:
         try:
             cfg, compiled = load_config(self.config_path, self.gazetteer)
             alerts_file = Path(cfg.settings.alerts_file) if cfg.settings.alerts_file else None
-            channels = deliver.make_channels(cfg.channels, alerts_file=alerts_file)
+            channels = deliver.make_channels(cfg.channel_urls(), alerts_file=alerts_file)
         except Exception as exc:  # ConfigError or DeliveryConfigError: keep the old config
             log.error("reload failed, keeping the running config:\n%s", exc)
         else:

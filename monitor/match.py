@@ -34,6 +34,8 @@ class WatchLike(Protocol):
     def places(self) -> Sequence[str]: ...
     @property
     def notify(self) -> Sequence[str]: ...
+    @property
+    def severity(self) -> str: ...
 
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: watches share one preset group
@@ -72,6 +74,7 @@ class CompiledWatch:
     none: re.Pattern[str] | None  # none may appear
     places: _Group | None  # at least one must appear
     notify: tuple[str, ...]
+    severity: str = "high"
 
 
 @dataclass(frozen=True)
@@ -201,6 +204,7 @@ def _compile_watch(
         none=none,
         places=_shared(places, True, groups),
         notify=tuple(watch.notify),
+        severity=watch.severity,
     )
 
 
@@ -238,7 +242,8 @@ def _match_watch(watch: CompiledWatch, text: str, lowered: str, seen: dict[_Grou
     if places is None or terms is None:
         return None
     terms.update(label for label, _ in watch.all)
-    return Match(watch.name, terms=tuple(sorted(terms)), places=tuple(sorted(places)), notify=watch.notify)
+    return Match(watch.name, terms=tuple(sorted(terms)), places=tuple(sorted(places)), notify=watch.notify,
+                 severity=watch.severity)
 
 
 def match(compiled: CompiledWatchlist, title: str, text: str) -> list[Match]:

@@ -74,6 +74,7 @@ class Match:
     terms: tuple[str, ...]
     places: tuple[str, ...]
     notify: tuple[str, ...]
+    severity: str = "high"
 
     @property
     def hits(self) -> frozenset[str]:
@@ -97,6 +98,7 @@ class Alert:
     excerpt: str
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
+    severity: str = "high"  # "info" | "high" | "critical", from the watch
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +107,7 @@ class Message:
 
     title: str
     body: str
+    html: str | None = None  # email: the HTML alternative of ``body``
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,7 @@ class Watch:
     none: list[str] = field(default_factory=list)
     places: list[str] = field(default_factory=list)
     notify: list[str] = field(default_factory=lambda: ["desk"])
+    severity: str = "high"
 
 
 @pytest.fixture(scope="module")

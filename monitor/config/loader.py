@@ -148,10 +148,13 @@ def _expand_all(data: dict[str, Any], marks: _Marks, env: Mapping[str, str]) -> 
     problems: list[str] = []
     channels = data.get("channels")
     if isinstance(channels, dict):
-        for name, url in channels.items():
-            if isinstance(url, str):
+        for name, value in channels.items():
+            if isinstance(value, str):
                 where = f"{marks.locate(('channels', name))}: channels.{name}"
-                channels[name] = _expand_env(url, where, env, problems)
+                channels[name] = _expand_env(value, where, env, problems)
+            elif isinstance(value, dict) and isinstance(value.get("url"), str):  # the long form: {url: ..., mode: ...}
+                where = f"{marks.locate(('channels', name, 'url'))}: channels.{name}.url"
+                value["url"] = _expand_env(value["url"], where, env, problems)
     if isinstance(data.get("database"), str):
         where = f"{marks.locate(('database',))}: database"
         data["database"] = _expand_env(data["database"], where, env, problems)

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping
 from datetime import timedelta
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -182,6 +183,37 @@ class Source(_Model):
         return self.channel or self.fetch_url.rstrip("/").rsplit("/", 1)[-1]
 
 
+Severity = Literal["info", "high", "critical"]
+SEVERITIES: tuple[str, ...] = ("info", "high", "critical")  # in rising order
+_CLOCK = r"([01][0-9]|2[0-3]):[0-5][0-9]"
+
+
+class ChannelSpec(_Model):
+    """The long form of a channel: its Apprise URL and when its alerts may go out (monitor/pacing.py).
+
+    ``mode: digest`` folds alerts into one message per ``digest`` period (``hourly``, ``daily 08:00``,
+    ``every 30m``); ``quiet_hours`` ("22:00-07:00", in ``timezone``) defers delivery to the end of the quiet
+    period; alerts of severity ``urgent`` or above bypass both; ``rate_limit`` ("10/h") folds the overflow
+    into the next digest instead of dropping it."""
+
+    url: StrictStr
+    mode: Literal["immediate", "digest"] = "immediate"
+    digest: StrictStr = Field(default="hourly", pattern=rf"^(hourly|daily {_CLOCK}|every \d+[mh])$")
+    timezone: StrictStr = "UTC"
+    quiet_hours: StrictStr | None = Field(default=None, pattern=rf"^{_CLOCK}-{_CLOCK}$")
+    urgent: Severity | None = "critical"
+    rate_limit: StrictStr | None = Field(default=None, pattern=r"^[1-9][0-9]{0,5}/(m|h|d)$")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {v!r} (an IANA name such as Europe/Kyiv)") from None
+        return v
+
+
 class Watch(_Model):
     """One alerting rule: terms, places and where its alerts go."""
 
@@ -192,6 +224,7 @@ class Watch(_Model):
     none: list[StrictStr] = Field(default_factory=list, max_length=10000)
     places: list[StrictStr] = Field(default_factory=list, max_length=10000)
     notify: list[StrictStr] = Field(default_factory=lambda: ["log"], min_length=1)
+    severity: Severity = "high"
 
 
 class Config(_Model):
@@ -200,8 +233,19 @@ class Config(_Model):
     database: StrictStr | None = None
     settings: Settings = Settings()
     sources: list[Source] = Field(default_factory=list, max_length=20000)
-    channels: dict[Annotated[StrictStr, Field(pattern=_NAME)], StrictStr] = Field(default_factory=dict)
+    channels: dict[Annotated[StrictStr, Field(pattern=_NAME)], StrictStr | ChannelSpec] = Field(default_factory=dict)
     watches: list[Watch] = Field(default_factory=list, max_length=1000)
+
+    def channel_urls(self) -> dict[str, str]:
+        """Each channel's Apprise URL (short form: the value itself)."""
+        return {name: v if isinstance(v, str) else v.url for name, v in self.channels.items()}
+
+    def channel_spec(self, name: str) -> ChannelSpec:
+        """A channel's delivery options; the short form and the built-in ``log`` send immediately."""
+        value = self.channels.get(name)
+        if isinstance(value, ChannelSpec):
+            return value
+        return ChannelSpec(url=value if isinstance(value, str) else name)
 
     def database_url(self, environ: Mapping[str, str] | None = None) -> str:
         """``NEWS_MONITOR_DATABASE_URL``, else ``database``, else SQLite under ./var/."""
