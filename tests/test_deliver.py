@@ -1,4 +1,8 @@
-"""deliver: render tables, and real apprise sends to loopback JSON/Slack receivers and an aiosmtpd sink."""
+"""deliver: real apprise sends to loopback JSON/Slack receivers and an aiosmtpd sink, of alerts and digests.
+
+Rendering itself is tested in test_render.py; here what arrives is checked: the Slack payload (mrkdwn
+unchanged, feed text escaped), the multipart email and its headers, the log channel's file.
+"""
 
 from __future__ import annotations
 
@@ -19,15 +23,20 @@ import pytest
 from apprise.plugins.slack import NotifySlack
 
 from monitor import deliver
-from monitor.deliver import Channel, _with_defaults, make_channels, render, send
+from monitor.deliver import Channel, _with_defaults, make_channels, send, send_digest
 from monitor.errors import DeliveryConfigError
 from monitor.models import Alert, Delivery
+from monitor.render import render, render_digest
 from tests.loopback import Reply, SmtpSink, WebhookReceiver
 
 SLACK_TOKEN = "TIiajkdnlazkcOXrIdevi7"
 SLACK_URL = f"slack://T1JJ3T3L2/A1BRTD4JD/{SLACK_TOKEN}/"
 EVIL = "<!channel> <!here> <!everyone> <@U123> <#C999> <!subteam^S1> <https://evil.example|bank.com>"
 SLACK_CONTROL = re.compile(r"<[!@#]|<[^<>]*\|[^<>]*>")
+SLACK_LINK = re.compile(r"<([^<>|]*)\|[^<>]*>")
+N08 = "Body <!here> &lt;!everyone&gt; [click](javascript:alert(1)) <mailto:x@y|x>"
+N09 = "<https://evil.example/|bank.com>"
+CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # any control but tab, in a header value
 
 
 def make_alert(**changes: Any) -> Alert:
@@ -68,158 +77,14 @@ def sink() -> Iterator[SmtpSink]:
         yield server
 
 
-# --- render -------------------------------------------------------------------------------------------------
+# --- render errors ---------------------------------------------------------------------------------------
 
 
-def test_render_text_layout() -> None:
-    message = render(make_alert(), style="text")
-    assert message.title == "Strike near Izium"
-    assert message.body == (
-        "Source: wire, tg\nhttps://news.example.org/a/1\nWatch: kharkiv-front\n"
-        "Matched: strike, shelling · places: Izium, Kupiansk\n\n"
-        "First paragraph.\nSecond paragraph.\n\nalert-id: a1b2c3"
-    )
-
-
-def test_render_operator_notice_is_its_lines_without_watch_headers() -> None:
-    lines = [f"src{n}: failing, 5 failures in a row, never fetched: connect_error fetching http://x/{n}"
-             for n in range(25)]
-    notice = make_alert(kind="notice", title="news-monitor: sources 25 failing", link=None, watch="source-health",
-                        terms=(), places=(), excerpt="\n".join(lines), alert_id="nm-notice-1")
-    message = render(notice, style="text")
-    assert message.title == "news-monitor: sources 25 failing"
-    assert message.body == "\n".join(lines) + "\n\nalert-id: nm-notice-1"  # every line, no Watch/Source
-
-
-@pytest.mark.parametrize(
-    ("title", "kind", "expected"),
-    [
-        ("Breaking\r\nBcc: victim@evil.example", "new", "Breaking Bcc: victim@evil.example"),
-        ("A\x00B\x1b[31mC", "new", "AB[31mC"),
-        ("abc\u202edcba\u2066x\u2069\u200b", "new", "abcdcbax"),
-        ("a\x07b\x7fc\x9b", "new", "abc"),
-        ("a\u2028b\x85c\x1cd\te", "new", "a b c d e"),
-        ("  spaced \n\n out  ", "new", "spaced out"),
-        ("Title", "update", "Update: Title"),
-        (" \r\n\x00 ", "new", "(untitled)"),
-    ],
-    ids=[
-        "crlf header injection",
-        "nul and esc",
-        "bidi and zero-width",
-        "c0 del c1",
-        "unicode line breaks",
-        "whitespace collapsed",
-        "update prefix",
-        "empty title",
-    ],
-)
-def test_render_title_is_one_clean_line(title: str, kind: str, expected: str) -> None:
-    assert render(make_alert(title=title, kind=kind), style="text").title == expected
-
-
-@pytest.mark.parametrize("kind", ["new", "update"])
-def test_render_title_capped(kind: str) -> None:
-    title = render(make_alert(title="word " * 200, kind=kind), style="email").title
-    assert len(title) == 250 and title.endswith("…")
-
-
-@pytest.mark.parametrize(
-    ("link", "shown"),
-    [
-        ("https://news.example.org/a/1", True),
-        ("http://news.example.org/a?id=1&x=2", True),
-        ("javascript:alert(1)", False),
-        ("JavaScript:alert(1)", False),
-        ("data:text/html,<script>1</script>", False),
-        ("ftp://files.example.org/a", False),
-        ("//news.example.org/a", False),
-        ("https://news.example.org/a b", False),
-        ("https://news.example.org/<!here>", False),
-        ("https://news.example.org/\u202ea", False),
-        ("http://[::1", False),
-        (None, False),
-    ],
-    ids=[
-        "https",
-        "http",
-        "javascript",
-        "javascript mixed case",
-        "data",
-        "ftp",
-        "scheme-relative",
-        "space",
-        "angle brackets",
-        "bidi",
-        "broken ipv6",
-        "none",
-    ],
-)
-def test_render_link_scheme_filter(link: str | None, shown: bool) -> None:
-    lines = render(make_alert(link=link), style="text").body.splitlines()
-    assert (link in lines) is shown
-    assert not any(word in line.lower() for line in lines for word in ("javascript", "data:"))
-
-
-def test_render_update_lines() -> None:
-    alert = make_alert(
-        kind="update", added=("Two more villages.", "A\nbridge fell."), removed=("One village.",)
-    )
-    body = render(alert, style="text").body
-    assert "\n\n+ Two more villages.\n+ A bridge fell.\n- One village.\n\nalert-id: a1b2c3" in body
-
-
-def test_render_new_alert_ignores_changes() -> None:
-    assert "+ x" not in render(make_alert(added=("x",)), style="text").body
-
-
-def test_render_change_lines_capped() -> None:
-    alert = make_alert(kind="update", added=tuple(f"added {i}" for i in range(30)), removed=("gone",))
-    lines = [line for line in render(alert, style="text").body.splitlines() if line[:2] in ("+ ", "- ", "… ")]
-    assert len(lines) == 20
-    assert lines[-1] == "… 12 more changed sentences"
-
-
-def test_render_excerpt_and_body_capped() -> None:
-    long_excerpt = render(make_alert(excerpt="x" * 5000), style="text").body
-    assert max(len(line) for line in long_excerpt.splitlines()) == 1000
-    alert = make_alert(kind="update", excerpt="y " * 600, added=tuple("z" * 400 for _ in range(25)))
-    body = render(alert, style="text").body
-    assert len(body) <= 3000
-    assert body.endswith("\n\nalert-id: a1b2c3")
-
-
-def test_render_excerpt_keeps_paragraphs_and_drops_controls() -> None:
-    body = render(make_alert(excerpt="One\x1b[2J.\r\n\n\n\nTwo\u202e."), style="text").body
-    assert "\n\nOne[2J.\n\nTwo.\n\nalert-id" in body
-
-
-@pytest.mark.parametrize(
-    ("terms", "places", "line"),
-    [
-        (("strike",), (), "Matched: strike"),
-        ((), ("Izium",), "Matched: places: Izium"),
-        ((), (), None),
-    ],
-    ids=["terms only", "places only", "nothing"],
-)
-def test_render_matched_line(terms: tuple[str, ...], places: tuple[str, ...], line: str | None) -> None:
-    lines = render(make_alert(terms=terms, places=places), style="text").body.splitlines()
-    assert [x for x in lines if x.startswith("Matched")] == ([line] if line else [])
-
-
-def test_render_slack_defuses_bare_mass_mentions() -> None:
-    alert = make_alert(title="@channel look", excerpt="@here and @Everyone now, mail a@b.example")
-    slack, text = render(alert, style="slack"), render(alert, style="text")
-    assert not re.search(r"@(channel|here|everyone)", slack.title + slack.body, re.IGNORECASE)
-    assert "a@b.example" in slack.body and "@here" in text.body
-
-
-def test_render_email_is_plain_text_style() -> None:
-    alert = make_alert(title="@channel <b>x</b>")
-    assert render(alert, style="email") == render(alert, style="text")
-    # escaping belongs to the channel (apprise's TEXT format), so plain text keeps the characters
-    assert render(alert, style="text").title == "@channel <b>x</b>"
+async def test_poison_digest_is_permanent_failure() -> None:
+    log_channel = make_channels({}, alerts_file=None)["log"]
+    delivery = await send_digest(log_channel, [make_alert(), make_alert(title=None)], "d")
+    assert (delivery.ok, delivery.permanent) == (False, True)
+    assert delivery.detail.startswith("render_error:")
 
 
 async def test_poison_alert_is_permanent_failure() -> None:
@@ -268,6 +133,8 @@ def test_make_channels_builds_log_and_styles(tmp_path: Path) -> None:
     assert channels["log"].alerts_file == tmp_path / "alerts.jsonl"
     plugin = channels["desk"]._notifier[0]  # type: ignore[index]
     assert (plugin.retry, plugin.socket_connect_timeout, plugin.socket_read_timeout) == (0, 5.0, 10.0)
+    assert plugin.use_blocks and channels["native"]._notifier[0].use_blocks  # type: ignore[index]
+    assert channels["desk"].url.endswith("?retry=0&cto=5&rto=10&blocks=yes")
     assert SLACK_TOKEN not in repr(channels) and SLACK_TOKEN not in str(channels["desk"])
 
 
@@ -378,26 +245,64 @@ async def test_socket_timeout_inside_the_send_is_not_reported_as_our_timeout(
 # --- send: Slack (real plugin, loopback endpoint) -----------------------------------------------------------
 
 
-def slack_strings(payload: dict[str, Any]) -> list[str]:
-    return [payload.get("text") or "", *(v for a in payload["attachments"] for v in (a["title"], a["text"]))]
+def section(payload: dict[str, Any]) -> dict[str, str]:
+    """The text object of the one Block Kit section (apprise's ``blocks=yes`` payload)."""
+    [attachment] = payload["attachments"]
+    [text] = [block["text"] for block in attachment["blocks"] if block["type"] == "section"]
+    assert not any(block["type"] == "header" for block in attachment["blocks"])  # no title sent
+    return dict(text)
 
 
-async def test_slack_payload_has_no_control_syntax(slack_hook: WebhookReceiver) -> None:
+async def test_slack_mrkdwn_arrives_unchanged_and_inert(slack_hook: WebhookReceiver) -> None:
+    """N08/N09/N10 in every feed field: the payload is our mrkdwn as rendered, with our link and no other."""
     alert = make_alert(
-        title=f"Breaking {EVIL}",
-        excerpt=f"Text {EVIL}\n&lt;!everyone&gt; <!everyone> @channel [x](javascript:alert(1))",
-        kind="update",
-        added=(f"New {EVIL}",),
+        title=f"Breaking {EVIL} {N08}",
+        excerpt=f"Text {EVIL}\n&lt;!everyone&gt; <!everyone> @channel [x](javascript:alert(1))\n{N09}",
+        kind="update", added=(f"New {EVIL}", N08), removed=(N09,), sources=(N09,), severity="critical",
     )
     assert await send(channel(SLACK_URL), alert) == Delivery(ok=True)
     [request] = slack_hook.requests
     assert request.path == f"/services/T1JJ3T3L2/A1BRTD4JD/{SLACK_TOKEN}"
-    assert request.json["mrkdwn"] is False
-    for text in slack_strings(request.json):
-        assert not SLACK_CONTROL.search(text), text
+    text = section(request.json)
+    assert text == {"type": "mrkdwn", "text": render(alert, style="slack").body}
     assert b"<!" not in request.body and b"<@" not in request.body and b"<#" not in request.body
-    assert "&lt;!channel&gt;" in request.json["attachments"][0]["title"]
-    assert "alert-id: a1b2c3" in request.json["attachments"][0]["text"]
+    assert SLACK_LINK.findall(text["text"]) == ["https://news.example.org/a/1"]  # N09: no disguised link
+    assert "<javascript" not in text["text"] and "&lt;!here&gt;" in text["text"]  # N10, N08
+    assert text["text"].startswith(":rotating_light: *CRITICAL* · *<https://news.example.org/a/1|Update: Breaking")
+    assert text["text"].endswith("\n\nalert-id: a1b2c3")
+    assert request.json["attachments"][0]["color"] == "#A32037"  # apprise's "failure" colour for critical
+
+
+async def test_slack_link_arrives_as_a_link(slack_hook: WebhookReceiver) -> None:
+    alert = make_alert(link="https://news.example.org/a?id=1&x=2|y", title="A & B")
+    assert (await send(channel(SLACK_URL), alert)).ok
+    first = section(slack_hook.requests[0].json)["text"].split("\n")[0]
+    assert first == ":warning: *HIGH* · *<https://news.example.org/a?id=1&amp;x=2%7Cy|A &amp; B>* (news.example.org)"
+
+
+async def test_slack_without_blocks_gets_plain_escaped_text(slack_hook: WebhookReceiver) -> None:
+    """A URL that turns Block Kit off cannot carry our mrkdwn unchanged: it gets the text style, all escaped."""
+    desk = channel(f"{SLACK_URL}?blocks=no")
+    assert desk.style == "text"
+    assert await send(desk, make_alert(title=f"Breaking {EVIL}", excerpt=N08)) == Delivery(ok=True)
+    [request] = slack_hook.requests
+    assert request.json["mrkdwn"] is False
+    attachment = request.json["attachments"][0]
+    for text in (attachment["title"], attachment["text"]):
+        assert not SLACK_CONTROL.search(text), text
+    assert "&lt;!channel&gt;" in attachment["title"] and "alert-id: a1b2c3" in attachment["text"]
+
+
+async def test_slack_digest(slack_hook: WebhookReceiver) -> None:
+    batch = [make_alert(alert_id=f"id-{n}", title=f"Story {n} <!here>", severity="critical" if n == 0 else "high")
+             for n in range(60)]
+    assert await send_digest(channel(SLACK_URL), batch, "dg-1") == Delivery(ok=True)
+    [request] = slack_hook.requests
+    text = section(request.json)["text"]
+    assert text == render_digest(batch, style="slack", digest_id="dg-1").body
+    assert len(text) <= 3000 and "<!" not in text
+    assert text.startswith(":newspaper: *Digest: 60 alerts (1 critical)*")
+    assert re.search(r"\n\n… and \d+ more\n\ndigest-id: dg-1\nalert-ids: id-0, id-1, ", text)
 
 
 @pytest.mark.parametrize(
@@ -435,7 +340,13 @@ async def test_slack_token_never_logged(
 # --- send: email into aiosmtpd ------------------------------------------------------------------------------
 
 
-async def test_email_update_with_alert_id_header(sink: SmtpSink) -> None:
+def header_lines(raw: bytes) -> list[str]:
+    """The raw header block, unfolded: one entry per header field."""
+    head = raw.replace(b"\r\n", b"\n").split(b"\n\n", 1)[0].decode("ascii")
+    return re.sub(r"\n[ \t]+", " ", head).split("\n")
+
+
+async def test_email_is_multipart_alternative_with_alert_id(sink: SmtpSink) -> None:
     alert = make_alert(
         alert_id="story:42/rule a&b=c+d%",
         kind="update",
@@ -444,20 +355,58 @@ async def test_email_update_with_alert_id_header(sink: SmtpSink) -> None:
     )
     assert await send(channel(sink.url(extra="cto=2&rto=2")), alert) == Delivery(ok=True)
     [mail] = sink.messages
-    assert mail.message["Subject"] == render(alert, style="email").title == "Update: Strike near Izium"
-    assert mail.message["X-Alert-Id"] == alert.alert_id
-    body = mail.message.get_content().replace("\r\n", "\n")
-    assert "+ Two more villages were shelled.\n- One village." in body
+    message = mail.message
+    assert message.get_content_type() == "multipart/alternative"
+    assert [part.get_content_type() for part in message.iter_parts()] == ["text/plain", "text/html"]
+    subject = "[news-monitor] high Update: Strike near Izium"
+    assert message["Subject"] == render(alert, style="email").title == subject
+    assert message["X-Alert-Id"] == alert.alert_id
+    plain = message.get_body(("plain",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert "+ Two more villages were shelled.\n- One village." in plain  # apprise derives it from our HTML
+    assert "https://news.example.org/a/1" in plain and "alert-id: story:42/rule a&b=c+d%" in plain
+    html = message.get_body(("html",)).get_content().replace("\r\n", "\n")  # type: ignore[union-attr]
+    assert html.strip() == (render(alert, style="email").html or "").strip()  # our HTML, as rendered
+    assert "<del" in html and "#16a34a" in html
     assert (mail.mail_from, mail.rcpt_tos) == ("alerts@example.com", ("desk@example.com",))
 
 
 async def test_email_header_injection_adds_no_recipient(sink: SmtpSink) -> None:
-    alert = make_alert(title="Breaking\r\nBcc: victim@evil.example\r\n\r\nbody")
+    """N17: CR/LF and other controls in feed text never reach a header."""
+    alert = make_alert(title="Breaking\r\nBcc: victim@evil.example\r\n\r\nbody\x00\x1b[2J\u2028x",
+                       alert_id="id\r\nBcc: victim2@evil.example", severity="critical")
     assert (await send(channel(sink.url()), alert)).ok
     [mail] = sink.messages
     assert mail.rcpt_tos == ("desk@example.com",)
     assert "Bcc" not in mail.message and "Cc" not in mail.message
-    assert mail.message["Subject"] == "Breaking Bcc: victim@evil.example body"
+    assert mail.message["Subject"] == "[news-monitor] critical Breaking Bcc: victim@evil.example body[2J x"
+    assert mail.message["X-Alert-Id"] == "id Bcc: victim2@evil.example"
+    fields = header_lines(mail.raw)
+    assert all(not CONTROL.search(field) for field in fields)
+    assert not any(field.lower().startswith("bcc") for field in fields)
+    assert mail.message.get_content_type() == "multipart/alternative"
+
+
+async def test_email_digest(sink: SmtpSink) -> None:
+    batch = [make_alert(alert_id=f"id-{n}", title=f"Story {n}\r\nBcc: x@evil.example",
+                        severity="critical" if n < 2 else "high") for n in range(7)]
+    assert await send_digest(channel(sink.url()), batch, "digest-2026-05-01") == Delivery(ok=True)
+    [mail] = sink.messages  # one email for the whole digest
+    assert mail.rcpt_tos == ("desk@example.com",)
+    assert mail.message["Subject"] == "[news-monitor] digest: 7 alerts (2 critical)"
+    assert mail.message["X-Alert-Id"] == "digest-2026-05-01"
+    assert [part.get_content_type() for part in mail.message.iter_parts()] == ["text/plain", "text/html"]
+    plain = mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    assert all(f"alert-id: id-{n}" in plain for n in range(7))
+    assert "digest-id: digest-2026-05-01" in plain and "alert-ids: id-0, id-1, id-2" in plain
+    assert all(not CONTROL.search(field) for field in header_lines(mail.raw))
+
+
+async def test_email_format_text_gets_one_plain_part(sink: SmtpSink) -> None:
+    """A mailto URL with format=text: apprise sends the text it derives from our HTML, as one part."""
+    assert (await send(channel(sink.url(extra="format=text")), make_alert())).ok
+    [mail] = sink.messages
+    assert mail.message.get_content_type() == "text/plain"
+    assert "alert-id: a1b2c3" in mail.message.get_content()
 
 
 async def test_email_451_on_data_is_transient(sink: SmtpSink) -> None:
@@ -525,3 +474,33 @@ async def test_log_channel_without_file_only_logs(caplog: pytest.LogCaptureFixtu
     caplog.set_level(logging.INFO, logger="monitor.alerts")
     assert await send(make_channels({}, alerts_file=None)["log"], make_alert()) == Delivery(ok=True)
     assert "ALERT Strike near Izium" in caplog.text
+
+
+async def test_log_channel_digest_writes_every_alert_and_logs_once(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    path = tmp_path / "alerts.jsonl"
+    caplog.set_level(logging.INFO, logger="monitor.alerts")
+    batch = [make_alert(alert_id=f"id-{n}", title=f"Story {n}\u2028x") for n in range(5)]
+    assert await send_digest(make_channels({}, alerts_file=path)["log"], batch, "dg-3") == Delivery(ok=True)
+    lines = path.read_text(encoding="utf-8").split("\n")
+    assert lines[-1] == "" and [json.loads(line)["alert_id"] for line in lines[:-1]] == [f"id-{n}" for n in range(5)]
+    assert json.loads(lines[0]) == json.loads(json.dumps(dataclasses.asdict(batch[0])))
+    [record] = [r for r in caplog.records if r.name == "monitor.alerts"]
+    text = record.getMessage()
+    assert text.startswith("ALERT Digest: 5 alerts\n  Digest: 5 alerts\n") and "\n  digest-id: dg-3\n" in text
+
+
+async def test_json_webhook_digest(receiver: WebhookReceiver) -> None:
+    batch = [make_alert(alert_id=f"id-{n}") for n in range(3)]
+    assert (await send_digest(channel(f"json://127.0.0.1:{receiver.port}/hook"), batch, "dg-4")).ok
+    [request] = receiver.requests
+    expected = render_digest(batch, style="text", digest_id="dg-4")
+    assert (request.json["title"], request.json["message"]) == (expected.title, expected.body)
+
+
+async def test_digest_failure_is_reported_under_the_digest_id(
+        receiver: WebhookReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    receiver.script(Reply(503, b"busy"))
+    delivery = await send_digest(channel(f"json://127.0.0.1:{receiver.port}/hook"), [make_alert()], "dg-5")
+    assert (delivery.ok, delivery.permanent) == (False, False) and "503" in delivery.detail
+    assert "delivery failed channel=desk alert=dg-5 permanent=False" in caplog.text

@@ -54,6 +54,10 @@ def scenario(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest
         yield Scenario(feeds, hook, smtp, path, clock)
 
 
+def subject(title: str, severity: str = "high") -> str:
+    return f"[news-monitor] {severity} {title}"
+
+
 def titles(hook: WebhookReceiver) -> list[str]:
     return [r.json["title"] for r in hook.requests]
 
@@ -88,7 +92,7 @@ async def test_golden_scenario(scenario: Scenario) -> None:
     assert [r.error_kind for r in reports] == [None] * 4
     assert sorted(titles(s.hook)) == sorted([AXIOS, TELEGRAM])
     assert_golden(s.hook, 0, "phase-1-alerts.txt")
-    assert sorted(m.message["Subject"] for m in s.smtp.messages) == sorted([AXIOS, TELEGRAM])
+    assert sorted(m.message["Subject"] for m in s.smtp.messages) == sorted(subject(t) for t in [AXIOS, TELEGRAM])
     axios = next(b for b in bodies(s.hook) if "axios" in b)
     for expected in ("Watch: kharkiv-gains", "Izium", "Kupiansk", "withdrew",
                      "https://www.axios.com/2022/09/11/ukraine-gains-kharkiv-region-breakthrough"):
@@ -107,12 +111,13 @@ async def test_golden_scenario(scenario: Scenario) -> None:
     assert (scraper.new_stories, scraper.duplicates, scraper.alerts) == (1, 1, 0)
     assert titles(s.hook)[2:] == [f"Update: {AXIOS}"]
     assert_golden(s.hook, 2, "phase-2-alerts.txt")
-    assert [m.message["Subject"] for m in s.smtp.messages[2:]] == [f"Update: {AXIOS}"]
+    assert [m.message["Subject"] for m in s.smtp.messages[2:]] == [subject(f"Update: {AXIOS}")]
     update = bodies(s.hook)[2]
     assert IZYUM in update and CHKALOVSKE in update
     assert update.startswith("Source: axios")  # plus newsbreak-today when its copy was polled first
     mail = s.smtp.messages[2].message
-    assert mail["X-Alert-Id"] and IZYUM in mail.get_content()
+    assert mail["X-Alert-Id"] and IZYUM in mail.get_body(("plain",)).get_content()
+    assert IZYUM.removeprefix("+ ") in mail.get_body(("html",)).get_content()  # multipart: text and HTML
 
     # A typo fix is stored as a version but never alerts; restarting never re-sends.
     s.clock.advance(minutes=5)
@@ -149,7 +154,7 @@ async def test_smtp_down_then_back(scenario: Scenario) -> None:
     with SmtpSink(port=s.smtp.port) as back:  # aiosmtpd controllers cannot be restarted
         s.clock.advance(seconds=31)
         await s.run(0)
-    assert sorted(m.message["Subject"] for m in back.messages) == sorted([AXIOS, TELEGRAM])
+    assert sorted(m.message["Subject"] for m in back.messages) == sorted(subject(t) for t in [AXIOS, TELEGRAM])
     assert len(s.hook.requests) == 2
 
 
@@ -192,11 +197,12 @@ async def test_feed_text_cannot_ping_or_disguise_links_in_slack(
             encoding="utf-8")
         await once(path, clock=clock)
     [request] = slack.requests
-    attachment = request.json["attachments"][0]
+    text = request.json["attachments"][0]["blocks"][0]["text"]["text"]
     assert b"<!" not in request.body and b"<@" not in request.body and b"|bank" not in request.body.replace(
         b"&lt;https://evil.example|bank.com&gt;", b"")
     # Mention and link syntax in feed text is HTML-like: it is removed as markup, or escaped for Slack.
-    assert attachment["title"] == "Russian forces withdrew from Izium"
-    assert "javascript" not in attachment["text"].split("\n")[1]  # no link line built from a javascript: URL
-    assert "<script>" not in attachment["text"]
-    assert "Ukrainian forces recaptured Izium" in attachment["text"]
+    first = text.split("\n")[0]
+    assert first.endswith("*Russian forces withdrew from Izium*") and "javascript" not in first  # no link built
+    assert "<script>" not in text and "<javascript" not in text  # "[click](javascript:…)" stays inert text
+    assert "&lt;@U024BE7LH&gt;" in text  # a user mention from feed text arrives escaped
+    assert "Ukrainian forces recaptured Izium" in text

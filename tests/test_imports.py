@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "monitor"
 
 PURE_STAGES = ("parse", "telegram", "extract", "normalize", "dedupe", "diff", "match", "alerting",
-               "presets", "gazetteer")
+               "presets", "gazetteer", "render", "render_parts", "render_slack", "render_html")
 NEVER_IN_PURE = ("asyncio", "httpx", "apprise", "sqlalchemy", "monitor.store", "monitor.context")
 OWNERS = {  # third-party library -> the only module (or package) that may import it
     "httpx": "monitor.fetch",
@@ -127,10 +127,11 @@ def test_relative_imports_resolve_against_the_package(tmp_path: Path,
     ("config imports only models and errors", "monitor.config", "monitor.match.compile_watches"),
     (PURE, "monitor.dedupe", "asyncio"),
     (PURE, "monitor.match", "monitor.store.stories"),
+    (PURE, "monitor.render", "apprise.NotifyFormat"),
     ("httpx only in monitor.fetch", "monitor.parse", "httpx.Response"),
     ("sqlalchemy only in monitor.store", "monitor.context", "sqlalchemy.create_engine"),
     ("sqlalchemy only in monitor.store", "monitor.pipeline", "sqlalchemy.Engine"),
-], ids=["models->config", "config->match", "dedupe->asyncio", "match->store", "parse->httpx",
+], ids=["models->config", "config->match", "dedupe->asyncio", "match->store", "render->apprise", "parse->httpx",
         "context->create_engine", "pipeline->Engine"])
 def test_rules_flag_a_violation(rule: str, module: str, name: str) -> None:
     assert not RULES[rule](module, name)

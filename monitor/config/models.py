@@ -18,6 +18,8 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
     field_validator,
     model_validator,
 )
@@ -213,6 +215,33 @@ class ChannelSpec(_Model):
             raise ValueError(f"unknown time zone {v!r} (an IANA name such as Europe/Kyiv)") from None
         return v
 
+    @field_validator("digest")
+    @classmethod
+    def _digest_period(cls, v: str) -> str:
+        if v.startswith("every ") and not 1 <= int(v[6:-1]) * (60 if v.endswith("h") else 1) <= 1440:
+            raise ValueError("an every-digest period must be between 1m and 24h")
+        return v
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _quiet_span(cls, v: str | None) -> str | None:
+        if v is not None and v[:5] == v[6:]:
+            raise ValueError("quiet_hours must start and end at different times")
+        return v
+
+
+def _channel(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """A channel is a URL or a ChannelSpec mapping; validating one or the other (not a plain union) keeps
+    problems at ``channels.<name>.<field>`` instead of one per union member (``channels.x.str``, ...)."""
+    if isinstance(value, dict):
+        return ChannelSpec.model_validate(value)
+    if not isinstance(value, str | ChannelSpec):
+        raise ValueError("expected an Apprise URL or a mapping with url: and delivery options")
+    return handler(value)
+
+
+Channel = Annotated[StrictStr | ChannelSpec, WrapValidator(_channel)]
+
 
 class Watch(_Model):
     """One alerting rule: terms, places and where its alerts go."""
@@ -233,7 +262,7 @@ class Config(_Model):
     database: StrictStr | None = None
     settings: Settings = Settings()
     sources: list[Source] = Field(default_factory=list, max_length=20000)
-    channels: dict[Annotated[StrictStr, Field(pattern=_NAME)], StrictStr | ChannelSpec] = Field(default_factory=dict)
+    channels: dict[Annotated[StrictStr, Field(pattern=_NAME)], Channel] = Field(default_factory=dict)
     watches: list[Watch] = Field(default_factory=list, max_length=1000)
 
     def channel_urls(self) -> dict[str, str]:
