@@ -1,4 +1,4 @@
-"""Command line: run, once, check, db upgrade, test-notify, status, demo.
+"""Command line: run, once, check, db upgrade, test-notify, status, alerts, demo.
 
 Exit codes: 0 ok, 1 configuration or database error (a failing source is reported, not fatal).
 """
@@ -43,9 +43,22 @@ def _parser() -> argparse.ArgumentParser:
     tn = sub.add_parser("test-notify", help="send a test alert to a channel")
     tn.add_argument("channel")
     sub.add_parser("status", help="sources and outbox summary")
+    _alerts_parser(sub)
     demo = sub.add_parser("demo", help="run the golden scenario offline and print its alerts")
     demo.add_argument("--keep", type=Path, help="keep the demo database and files in this folder")
     return p
+
+
+def _alerts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    al = sub.add_parser("alerts", help="recent alerts, newest first ('alerts retry' requeues)")
+    al.add_argument("--status", help="only this status: pending, sending, sent, dead, digest or held")
+    al.add_argument("--channel", help="only this channel")
+    al.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    actions = al.add_subparsers(dest="alerts_action")
+    retry = actions.add_parser("retry", help="requeue a dead or held alert, or a broken channel's held alerts")
+    retry.add_argument("id", nargs="?", help="the alert's id (first column of 'alerts') or its alert id")
+    retry.add_argument("--channel", dest="retry_channel", metavar="NAME",
+                       help="close the channel's circuit and requeue its held alerts")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -78,6 +91,10 @@ def _dispatch(args: argparse.Namespace, path: Path) -> int:
         return asyncio.run(commands.test_notify(path, args.channel))
     if args.command == "status":
         return commands.status(path)
+    if args.command == "alerts":
+        if args.alerts_action == "retry":
+            return commands.alerts_retry(path, ref=args.id, channel=args.retry_channel)
+        return commands.alerts_list(path, status=args.status, channel=args.channel, limit=args.limit)
     from monitor import demo
 
     return asyncio.run(demo.run(keep=args.keep))

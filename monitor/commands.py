@@ -1,4 +1,4 @@
-"""The small one-shot commands behind the CLI: check, db upgrade, test-notify, status."""
+"""The small one-shot commands behind the CLI: check, db upgrade, test-notify, status, alerts (list, retry)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from monitor.daemon import load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.models import Alert
 from monitor.store import alerts as store_alerts
+from monitor.store import circuits as store_circuits
 from monitor.store import engine as store_engine
 from monitor.store import sources as store_sources
 
@@ -53,17 +54,25 @@ async def test_notify(path: Path, name: str) -> int:
     return 0 if result.ok else 1
 
 
+def _require_migrated(current: bool) -> None:
+    if not current:
+        raise MonitorError("the database is not migrated; run: news-monitor db upgrade")
+
+
 def status(path: Path) -> int:
-    """Print each source's health and the outbox counts."""
+    """Print each source's health and the outbox counts (held and digest rows when there are any)."""
     cfg, _ = load_config(path, load_gazetteer())
     engine = store_engine.make_engine(cfg.database_url())
-    if not store_engine.is_current(engine):
-        raise MonitorError("the database is not migrated; run: news-monitor db upgrade")
+    _require_migrated(store_engine.is_current(engine))
     for row in store_sources.all_states(engine):
         print(f"{row['name']:<24} {_health(row):<22} last success: {row['last_success_at'] or 'never'}"
               f"{_timing(row)}")
     counts = store_alerts.counts(engine)
-    print("alerts: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in ("pending", "sending", "sent", "dead")))
+    shown = ["pending", "sending", "sent", "dead"] + [k for k in ("digest", "held") if counts.get(k)]
+    print("alerts: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in shown))
+    broken = sorted(name for name, state in store_circuits.load(engine).items() if state.broken)
+    if broken:
+        print("broken channels: " + ", ".join(broken) + " (news-monitor alerts retry --channel NAME)")
     return 0
 
 
@@ -89,3 +98,65 @@ def _health(row: dict[str, object]) -> str:
     if row["error_count"]:
         return f"{row['last_error_kind']} x{row['error_count']}"
     return f"ok ({row['last_error_kind']})" if row["last_error_kind"] else "ok"
+
+
+STATUSES = ("pending", "sending", "sent", "dead", "digest", "held")
+
+
+def alerts_list(path: Path, *, status: str | None = None, channel: str | None = None, limit: int = 50) -> int:
+    """Print the newest outbox rows first: id, created, channel, kind, severity, status, attempts, last
+    error, title."""
+    if status is not None and status not in STATUSES:
+        raise MonitorError(f"unknown status {status!r}; one of: {', '.join(STATUSES)}")
+    if limit < 1:
+        raise MonitorError("--limit must be at least 1")
+    cfg, _ = load_config(path, load_gazetteer())
+    engine = store_engine.make_engine(cfg.database_url())
+    _require_migrated(store_engine.is_current(engine))
+    rows = store_alerts.recent(engine, limit=limit, status=status, channel=channel)
+    if not rows:
+        print("no alerts" + (f" with status {status}" if status else "") + (f" on {channel}" if channel else ""))
+        return 0
+    width = max(7, *(len(r.channel) for r in rows))
+    print(f"{'ID':>6}  {'CREATED (UTC)':<16}  {'CHANNEL':<{width}}  {'KIND':<6}  {'SEVERITY':<8}  {'STATUS':<7}  "
+          f"{'ATT':>3}  {'LAST ERROR':<30}  TITLE")
+    for r in rows:
+        print(f"{r.id:>6}  {r.created_at:%Y-%m-%d %H:%M}  {r.channel:<{width}}  {r.kind:<6}  {r.severity:<8}  "
+              f"{r.status:<7}  {r.attempts:>3}  {_cell(r.last_error or '-', 30):<30}  {_cell(r.title, 80)}")
+    return 0
+
+
+def _cell(text: str, width: int) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
+
+
+def alerts_retry(path: Path, *, ref: str | None = None, channel: str | None = None) -> int:
+    """Requeue one dead or held alert (``ref``: its id or alert id), or close ``channel``'s circuit and
+    requeue its held alerts."""
+    if (ref is None) == (channel is None):
+        raise MonitorError("give an alert id or --channel NAME (one of them)")
+    cfg, _ = load_config(path, load_gazetteer())
+    engine = store_engine.make_engine(cfg.database_url())
+    _require_migrated(store_engine.is_current(engine))
+    now = datetime.now(UTC)
+    if channel is not None:
+        reopened = store_circuits.reopen(engine, channel, now)
+        if reopened is None:
+            raise MonitorError(f"no alerts and no circuit for channel {channel!r}")
+        what = "circuit closed" if reopened.was_broken else "circuit was not broken"
+        print(f"channel {channel}: {what}; {reopened.requeued} held alerts requeued")
+        return 0
+    assert ref is not None
+    found = store_alerts.requeue(engine, int(ref) if ref.isdigit() else ref, now)
+    if found is None:
+        raise MonitorError(f"no alert with id {ref!r}")
+    if not found.requeued:
+        raise MonitorError(f"alert {found.id} is {found.status}; only dead or held alerts can be retried")
+    print(f"alert {found.id} requeued (was {found.status}) for channel {found.channel}")
+    state = store_circuits.load(engine).get(found.channel)
+    if state is not None and state.broken:
+        print(f"note: channel {found.channel} is broken, so the alert is held again until it recovers "
+              f"(news-monitor alerts retry --channel {found.channel})")
+    return 0
+

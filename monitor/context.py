@@ -1,11 +1,11 @@
 """Context: the long-lived objects (config, compiled watchlist, HTTP client, engine, channels,
-dedup index, clock) built once by ``open_context`` and passed to every orchestrator."""
+dedup index, clock, sleep) built once by ``open_context`` and passed to every orchestrator."""
 
 from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,6 +28,7 @@ from monitor.store import stories as store_stories
 P = ParamSpec("P")
 T = TypeVar("T")
 Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
 
 
 def utc_now() -> datetime:
@@ -50,6 +51,8 @@ class Context:
     host_locks: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     story_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gazetteer: Gazetteer | None = None
+    sleep: Sleep = asyncio.sleep  # waits that pace sends (tests pass a recorder)
+    last_sent: dict[str, datetime] = field(default_factory=dict)  # channel -> its last send (Slack pacing)
 
     def is_place(self, word: str) -> bool:
         """True for a capitalised word that names a settlement (so replacing it is news, not a typo)."""
@@ -104,6 +107,7 @@ async def open_context(
     migrate: bool = True,
     database_url: str | None = None,
     gazetteer: Gazetteer | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> AsyncIterator[Context]:
     """Build the context (migrating the database first) and close it afterwards."""
     engine = store_engine.make_engine(database_url or config.database_url())
@@ -116,7 +120,8 @@ async def open_context(
     client = fetch.make_client(user_agent=s.user_agent, transport=transport)
     try:
         yield Context(config=config, watchlist=watchlist, client=client, engine=engine,
-                      channels=channels, index=index, clock=clock, gazetteer=gazetteer or load_gazetteer())
+                      channels=channels, index=index, clock=clock, gazetteer=gazetteer or load_gazetteer(),
+                      sleep=sleep)
     finally:
         await client.aclose()
         engine.dispose()

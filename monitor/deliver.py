@@ -45,6 +45,7 @@ _SLACK_BLOCK_MODES = (SlackMode.WEBHOOK, SlackMode.WEBHOOK_GOV, SlackMode.BOT)
 _NOTIFY_TYPES = {"critical": apprise.NotifyType.FAILURE, "high": apprise.NotifyType.WARNING}
 _HTTP_STATUS = re.compile(r"error=(\d{3})\b")
 _SMTP_PERMANENT = re.compile(r"refused: 5\d\d\b")
+_SMTP_REPLY = re.compile(r"^Socket Exception: .*\((\d{3}), b'")  # smtplib's refusal, in apprise's DEBUG capture
 
 
 @dataclass(frozen=True, eq=False, repr=False)
@@ -63,10 +64,27 @@ class Channel:
         return f"Channel(name={self.name!r}, kind={self.kind!r}, style={self.style!r}, url={shown!r})"
 
 
+class _Forward(logging.Handler):
+    """Passes apprise's WARNING-and-above records on to ``monitor.apprise`` (so they reach our log handlers);
+    its DEBUG lines, which carry webhook tokens, stay inside apprise's own per-call capture."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger("monitor.apprise").handle(record)
+
+
 def setup_logging_guards() -> None:
-    """Pin the loggers whose DEBUG output carries webhook secrets at WARNING (make_channels calls it)."""
-    for name in ("apprise", "urllib3"):
-        logging.getLogger(name).setLevel(logging.WARNING)
+    """Keep secrets out of every log (make_channels calls it; idempotent). urllib3 is pinned at WARNING.
+    apprise logs at DEBUG but does not propagate: only its warnings are forwarded, while each send's own
+    capture (``result.logs()``) can still read the DEBUG line that holds an SMTP reply code (550 vs 451)."""
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    apprise_log = logging.getLogger("apprise")
+    apprise_log.setLevel(logging.DEBUG)
+    apprise_log.propagate = False
+    if not any(isinstance(h, _Forward) for h in apprise_log.handlers):
+        apprise_log.addHandler(_Forward())
 
 
 def make_channels(channels: Mapping[str, str], *, alerts_file: Path | None) -> dict[str, Channel]:
@@ -223,13 +241,18 @@ def _send_apprise(channel: Channel, out: _Outgoing) -> Delivery:
     body, title, body_format = _payload(channel.style, out.message)
     severities = {alert.severity for alert in out.alerts}
     kind = next((_NOTIFY_TYPES[s] for s in _NOTIFY_TYPES if s in severities), apprise.NotifyType.INFO)
-    with notifier.notify(body=body, title=title, body_format=body_format, notify_type=kind) as result:
+    with notifier.notify(body=body, title=title, body_format=body_format, notify_type=kind,
+                         log_level=logging.DEBUG) as result:
         ok, status = bool(result), result.status
-        warnings = [entry.message for entry in result.logs()]
+        entries = [(entry.level, entry.message) for entry in result.logs()]
     if ok:
         log.debug("delivered channel=%s alert=%s", channel.name, out.ident)
         return Delivery(ok=True)
-    permanent = status == apprise.AppriseResultStatus.NOMATCH or any(map(_is_permanent, warnings))
+    warnings = [message for level, message in entries if level not in ("DEBUG", "TRACE", "INFO")]
+    codes = [found[1] for _, message in entries if (found := _SMTP_REPLY.search(message))]
+    permanent = (status == apprise.AppriseResultStatus.NOMATCH or any(map(_is_permanent, warnings))
+                 or any(code.startswith("5") for code in codes))  # 550 no such user; 451 is transient
+    warnings += [f"SMTP reply {code}" for code in codes]
     detail = _redact("; ".join(warnings) or status.name.lower(), channel.url)
     return _failed(channel, out.ident, permanent=permanent, detail=cap(detail, 300))
 

@@ -10,14 +10,20 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import Engine
 
 from monitor import __version__
 from monitor.cli import main
 from monitor.demo import FixtureServer, demo_config
+from monitor.store import alerts as store_alerts
+from monitor.store import circuits as store_circuits
+from monitor.store import engine as store_engine
 from tests.loopback import Reply, WebhookReceiver
+from tests.test_outbox_policy import queue
 
 ROOT = Path(__file__).resolve().parent.parent
 BROKEN = """\
@@ -294,7 +300,7 @@ def test_python_m_monitor_help(tmp_path: Path) -> None:
                           timeout=60, cwd=tmp_path, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: news-monitor")
-    for command in ("run", "once", "check", "db", "test-notify", "status", "demo"):
+    for command in ("run", "once", "check", "db", "test-notify", "status", "alerts", "demo"):
         assert command in proc.stdout
 
 
@@ -313,3 +319,97 @@ def test_demo_keep_leaves_its_database(tmp_path: Path, capsys: pytest.CaptureFix
     assert main(["demo", "--keep", str(tmp_path / "kept")]) == 0
     assert (tmp_path / "kept" / "demo.db").is_file()
     assert len((tmp_path / "kept" / "alerts.jsonl").read_text(encoding="utf-8").splitlines()) == 3
+
+
+# -- alerts: list and retry -------------------------------------------------------------------------------
+
+
+def alerts_db(tmp_path: Path) -> tuple[Path, Engine]:
+    """A migrated database with four alerts: a0 sent (desk), a1 dead (desk), a2 pending (ops), a3 held
+    (desk, whose circuit is broken), created a minute apart; returns the config path and the engine."""
+    path = write(tmp_path / "watchlist.yaml", f"database: sqlite:///{tmp_path}/a.db\n"
+                 "channels: {desk: 'json://127.0.0.1:9/d', ops: 'json://127.0.0.1:9/o'}\n")
+    assert main(["-c", str(path), "db", "upgrade"]) == 0
+    engine = store_engine.make_engine(f"sqlite:///{tmp_path}/a.db")
+    t0, lease = datetime(2022, 9, 11, 16, 0, tzinfo=UTC), timedelta(minutes=5)
+    for i, channel in enumerate(["desk", "desk", "ops", "desk"]):
+        queue(engine, t0 + timedelta(minutes=i), channel, f"a{i}", severity="critical" if i == 1 else "high")
+    a0, a1, a2, a3 = store_alerts.claim_due(engine, t0 + timedelta(minutes=5), lease=lease)
+    store_alerts.mark_sent(engine, a0.id, t0)
+    store_alerts.release(engine, a2.id, t0)
+    store_alerts.mark_dead(engine, a1.id, "HTTP 404:\nno_service")
+    store_circuits.trip(engine, "desk", t0, url_hash="x", probe_at=t0, claimed_ids=[a3.id], notice=None)
+    return path, engine
+
+
+def table(out: str) -> list[list[str]]:
+    return [line.split() for line in out.splitlines()[1:]]
+
+
+def test_alerts_lists_the_newest_first_with_filters(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, engine = alerts_db(tmp_path)
+    capsys.readouterr()
+    assert main(["-c", str(path), "alerts"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["ID", "CREATED", "(UTC)", "CHANNEL", "KIND", "SEVERITY", "STATUS", "ATT",
+                                           "LAST", "ERROR", "TITLE"]
+    rows = table(out)
+    assert [(r[0], r[3], r[6], r[-1]) for r in rows] == [("4", "desk", "held", "a3"), ("3", "ops", "pending", "a2"),
+                                                         ("2", "desk", "dead", "a1"), ("1", "desk", "sent", "a0")]
+    assert rows[2][1:8] == ["2022-09-11", "16:01", "desk", "new", "critical", "dead", "1"]
+    assert "HTTP 404: no_service" in out  # the last error, on one line
+
+    assert main(["-c", str(path), "alerts", "--status", "dead"]) == 0
+    assert [r[0] for r in table(capsys.readouterr().out)] == ["2"]
+    assert main(["-c", str(path), "alerts", "--channel", "desk", "--limit", "2"]) == 0
+    assert [r[0] for r in table(capsys.readouterr().out)] == ["4", "2"]
+    assert main(["-c", str(path), "alerts", "--channel", "nope"]) == 0
+    assert capsys.readouterr().out.strip() == "no alerts on nope"
+    assert main(["-c", str(path), "alerts", "--status", "lost"]) == 1
+    assert "unknown status 'lost'" in capsys.readouterr().err
+    engine.dispose()
+
+
+def test_alerts_retry_requeues_a_dead_or_held_alert(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, engine = alerts_db(tmp_path)
+    capsys.readouterr()
+    assert main(["-c", str(path), "alerts", "retry", "2"]) == 0
+    first, note = capsys.readouterr().out.splitlines()
+    assert first == "alert 2 requeued (was dead) for channel desk"
+    assert note.startswith("note: channel desk is broken")
+    [row] = [r for r in store_alerts.recent(engine) if r.id == 2]
+    assert (row.status, row.attempts) == ("pending", 0)
+    assert main(["-c", str(path), "alerts", "retry", "2"]) == 1
+    assert "alert 2 is pending; only dead or held alerts can be retried" in capsys.readouterr().err
+    assert main(["-c", str(path), "alerts", "retry", "4"]) == 0  # held: requeued, with a note on the circuit
+    assert "channel desk is broken" in capsys.readouterr().out
+    assert main(["-c", str(path), "alerts", "retry", "99"]) == 1
+    assert "no alert with id '99'" in capsys.readouterr().err
+    assert main(["-c", str(path), "alerts", "retry"]) == 1
+    assert "give an alert id or --channel NAME" in capsys.readouterr().err
+    engine.dispose()
+
+
+def test_alerts_retry_channel_closes_the_circuit(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path, engine = alerts_db(tmp_path)
+    capsys.readouterr()
+    assert main(["-c", str(path), "status"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[-2:] == ["alerts: pending 1, sending 0, sent 1, dead 1, held 1",
+                        "broken channels: desk (news-monitor alerts retry --channel NAME)"]
+    assert main(["-c", str(path), "alerts", "retry", "--channel", "desk"]) == 0
+    assert capsys.readouterr().out.strip() == "channel desk: circuit closed; 1 held alerts requeued"
+    assert not store_circuits.load(engine)["desk"].broken
+    assert store_alerts.counts(engine) == {"pending": 2, "sent": 1, "dead": 1}
+    assert main(["-c", str(path), "alerts", "retry", "--channel", "desk"]) == 0
+    assert capsys.readouterr().out.strip() == "channel desk: circuit was not broken; 0 held alerts requeued"
+    assert main(["-c", str(path), "alerts", "retry", "--channel", "nope"]) == 1
+    assert "no alerts and no circuit for channel 'nope'" in capsys.readouterr().err
+    engine.dispose()
+
+
+def test_alerts_before_the_database_exists_says_how_to_fix_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["-c", str(good_config(tmp_path)), "alerts"]) == 1
+    assert "run: news-monitor db upgrade" in capsys.readouterr().err

@@ -240,3 +240,12 @@ def test_hasten_only_touches_the_channels_released_rows(tmp_path: Path) -> None:
     assert _rows(engine, "b") == [("pending", 0, later)]
     assert store_alerts.hasten(engine, "a", now) == 0
     engine.dispose()
+
+
+def test_a_429_backs_off_at_least_30_seconds_whatever_the_base() -> None:
+    """N02: apprise does not surface Retry-After, so a 429 waits at least 30 s (Slack: ~1 message/s)."""
+    fast = Settings(retry_base=timedelta(seconds=1))
+    limited = Delivery(ok=False, detail="Failed to send JSON notification: Too Many Requests - error=429.")
+    assert next_attempt(1, T0, T0, limited, fast).at == T0 + timedelta(seconds=30)
+    assert next_attempt(1, T0, T0, FAIL, fast).at == T0 + timedelta(seconds=1)
+    assert next_attempt(7, T0, T0, limited, fast).at == T0 + timedelta(seconds=64)  # longer backoffs stand

@@ -1,4 +1,4 @@
-"""Tables: sources, clusters, stories, story_versions, the alert outbox and monitor_state."""
+"""Tables: sources, clusters, stories, story_versions, the alert outbox, channel_states and monitor_state."""
 
 from __future__ import annotations
 
@@ -129,13 +129,30 @@ alerts = Table(
     Column("version_ref", Integer, nullable=False),  # 0 for "new", story_versions.id for "update"
     Column("payload", Text, nullable=False),  # JSON of the Alert fields
     Column("hits", Text, nullable=False),  # JSON list of matched terms and places
-    Column("status", String(16), nullable=False, default="pending"),  # pending|sending|sent|dead
+    # pending|sending|sent|dead, "digest" (folded into the digest ``digest_key``, due at its slot) or
+    # "held" (its channel's circuit is open: not attempted until the channel recovers)
+    Column("status", String(16), nullable=False, default="pending"),
     Column("attempts", Integer, nullable=False, default=0),
     Column("next_attempt_at", DateTime, nullable=False),
     Column("lease_until", DateTime),
     Column("last_error", Text),
     Column("created_at", DateTime, nullable=False),
     Column("sent_at", DateTime),
+    Column("digest_key", String(96), index=True),  # "<channel>|<slot>": the digest this row is folded into
+    Column("budget_from", DateTime),  # the age budget counts from here (NULL: created_at); set when it waited
     UniqueConstraint("cluster_id", "watch", "channel", "kind", "version_ref", name="uq_alerts_identity"),
 )
 Index("ix_alerts_due", alerts.c.status, alerts.c.next_attempt_at)
+
+# One row per channel that ever failed permanently: its circuit (monitor/circuit.py).
+channel_states = Table(
+    "channel_states",
+    metadata,
+    Column("channel", String(64), primary_key=True),
+    Column("state", String(16), nullable=False, default="ok"),  # ok | broken
+    Column("failures", Integer, nullable=False, default=0),  # permanent failures in a row
+    Column("last_error", Text),
+    Column("url_hash", String(64)),  # of the URL that broke; another URL (a reload) closes the circuit
+    Column("broken_at", DateTime),
+    Column("probe_at", DateTime),  # when a broken channel is next tried with one held row
+)
