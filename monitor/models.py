@@ -99,6 +99,7 @@ class Alert:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     severity: str = "high"  # "info" | "high" | "critical", from the watch
+    story_id: int | None = None  # set when read back from the outbox: the status page's /stories/<id>
 
 
 @dataclass(frozen=True, slots=True)

@@ -87,6 +87,27 @@ _DURATION_BOUNDS: dict[str, tuple[str, str]] = {
 }
 
 
+class WebSettings(_Model):
+    """The read-only status pages (monitor/web/): off unless ``settings.web`` is given."""
+
+    listen: StrictStr = Field(default="127.0.0.1:8787", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+    public_url: StrictStr | None = None  # e.g. https://monitor.example.org: alerts link to their story page
+    token_env: StrictStr = "NEWS_MONITOR_WEB_TOKEN"  # required (Bearer or ?token=) when listen is not loopback
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_http(cls, v: str | None) -> str | None:
+        return None if v is None else _http_url(v).rstrip("/")
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
 class Settings(_Model):
     """Defaults and limits; every key is optional."""
 
@@ -117,6 +138,7 @@ class Settings(_Model):
     failures_before_notice: StrictInt = Field(default=5, ge=1, le=1000)
     silence_factor: StrictFloat = Field(default=4.0, ge=1.0, le=1000.0)
     silence_min: Duration = timedelta(hours=6)
+    web: WebSettings | None = None  # the status pages; off unless given (``web: {}`` for the defaults)
 
     @field_validator("interval", "min_interval", "max_interval")
     @classmethod
