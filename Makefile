@@ -37,6 +37,7 @@ test: $(STAMP)                     ## the whole test suite
 bench: $(STAMP)                    ## measurements behind the README's numbers
 	$(BIN)/python bench/bench_dedupe.py
 	$(BIN)/python bench/bench_farm.py
+	$(BIN)/python bench/bench_web.py
 
 gazetteer: $(STAMP)                ## rebuild monitor/data/gazetteer-ua.json from GeoNames data
 	$(BIN)/pip install -q -e ".[gazetteer]"

@@ -74,6 +74,7 @@ async def _poll(ctx: Context, source: Source, state: SourceState, now: datetime)
                           body_hash=digest if complete and not parsed.partial else None,
                           last_post_id=_max_post_id(parsed), partial=parsed.partial)
     if missing:
+        await ctx.db(store_sources.record_gap, ctx.engine, state.id, now, *missing)
         await _tell_missing(ctx, source, missing, now)
     notes = report.notes + ((f"posts {missing[0]}-{missing[1]} could not be recovered",) if missing else ())
     return replace(report, possible_gap=gap, notes=notes)

@@ -21,6 +21,7 @@ from monitor.config import parse_text
 from monitor.context import compile_for, open_context
 from monitor.daemon import run_once
 from monitor.pipeline import check_health
+from monitor.store import sources as store_sources
 from monitor.store.schema import alerts, stories
 from tests.conftest import FakeClock
 from tests.loopback import Reply
@@ -236,6 +237,9 @@ async def test_what_backfill_cannot_reach_is_reported_and_polled_faster(make_env
     [notice] = notices(env)
     assert notice["excerpt"].startswith("tg: posts 116-143 (28) were published between two polls")
     assert notice["title"] == "news-monitor: tg missed posts"
+    [row] = [r for r in store_sources.all_states(env.ctx.engine) if r["name"] == "tg"]
+    assert (row["gap_count"], row["missed_posts"]) == (1, 28)  # kept on the source for status and the web page
+    assert str(row["last_gap"]).startswith("posts 116-143 (28) at ")
 
 
 async def test_an_rss_mirror_of_a_channel_reports_its_gap(env: Env) -> None:

@@ -65,6 +65,9 @@ sources = Table(
     Column("disabled_at", DateTime),  # set by 410 Gone; cleared when the config gives a new URL
     Column("health", String(16), nullable=False, default="ok"),  # ok | failing | silent | gone
     Column("health_since", DateTime),
+    Column("gap_count", Integer, nullable=False, default=0),  # Telegram: times posts could not be recovered
+    Column("missed_posts", Integer, nullable=False, default=0),  # ...and how many post ids in all
+    Column("last_gap", Text),  # the last such report, e.g. "posts 116-143 (28) at 2026-11-26T08:00Z"
 )
 
 # Small daemon-wide facts that must survive a restart (e.g. "an outage notice was sent").
@@ -136,7 +139,7 @@ alerts = Table(
     Column("next_attempt_at", DateTime, nullable=False),
     Column("lease_until", DateTime),
     Column("last_error", Text),
-    Column("created_at", DateTime, nullable=False),
+    Column("created_at", DateTime, nullable=False, index=True),
     Column("sent_at", DateTime),
     Column("digest_key", String(96), index=True),  # "<channel>|<slot>": the digest this row is folded into
     Column("budget_from", DateTime),  # the age budget counts from here (NULL: created_at); set when it waited

@@ -134,6 +134,15 @@ def disable(engine: Engine, source_id: int, now: datetime, kind: str, message: s
         )
 
 
+def record_gap(engine: Engine, source_id: int, now: datetime, first: int, last: int) -> None:
+    """Posts ``first``..``last`` of a Telegram channel were published between two polls and not recovered."""
+    note = f"posts {first}-{last} ({last - first + 1}) at {now:%Y-%m-%dT%H:%MZ}"
+    with engine.begin() as conn:
+        conn.execute(update(sources).where(sources.c.id == source_id).values(
+            gap_count=sources.c.gap_count + 1, missed_posts=sources.c.missed_posts + (last - first + 1),
+            last_gap=note))
+
+
 def due(engine: Engine, names: Iterable[str], now: datetime) -> set[str]:
     """Which of ``names`` should be polled now: never polled, or due, and not disabled. A name the store
     has not seen yet is due."""

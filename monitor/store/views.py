@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from itertools import groupby
@@ -19,7 +19,6 @@ from monitor.store.schema import alerts, aware, naive, sources, stories, story_v
 
 WINDOW_FACTOR = 8  # outbox rows read per alert shown: one alert has a row per channel
 MEMBERS_MAX, STORY_ALERTS_MAX, VERSIONS_MAX = 200, 500, 200
-GAP_WATCH, GAP_TITLE = "source-health", "missed posts"  # how pipeline._tell_missing records a Telegram gap
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,7 +183,8 @@ def _day(value: str | date) -> str:
 
 
 _SOURCE_FIELDS = ("name", "url", "health", "health_since", "last_success_at", "next_poll_at", "interval_s",
-                  "last_error_kind", "error_count", "last_error", "last_post_id", "disabled_at")
+                  "last_error_kind", "error_count", "last_error", "last_post_id", "disabled_at", "missed_posts",
+                  "last_gap")
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,7 +204,9 @@ class SourceRow:
     last_post_id: int | None
     disabled_at: datetime | None
     posts: tuple[int, ...]  # stories first seen per day, oldest first
-    gaps: int  # Telegram post ranges reported lost (operator notices) in those days
+    gaps: int  # Telegram: times posts were published between two polls and could not be recovered
+    missed_posts: int  # ...how many post ids in all
+    last_gap: str | None  # the last such report
 
 
 def source_rows(engine: Engine, keys: Sequence[str]) -> list[SourceRow]:
@@ -214,22 +216,10 @@ def source_rows(engine: Engine, keys: Sequence[str]) -> list[SourceRow]:
     day = func.date(stories.c.first_seen_at)
     per_day = (select(stories.c.source_id, day, func.count()).where(stories.c.first_seen_at >= start)
                .group_by(day, stories.c.source_id))  # day first: SQLite then reads the range of the date index
-    notices = select(alerts.c.payload).where(alerts.c.cluster_id.is_(None), alerts.c.watch == GAP_WATCH,
-                                             alerts.c.kind == "notice", alerts.c.created_at >= start)
     with reading(engine) as conn:
         rows = conn.execute(select(sources).order_by(sources.c.name)).mappings().all()
         counts = {(sid, _day(d)): int(n) for sid, d, n in conn.execute(per_day)}
-        gaps = _gap_counts(conn.execute(notices).scalars())
-    return [_source_row(r, tuple(counts.get((r["id"], k), 0) for k in keys), gaps.get(r["name"], 0)) for r in rows]
-
-
-def _gap_counts(payloads: Iterable[str]) -> Counter[str]:
-    found: Counter[str] = Counter()
-    for raw in payloads:
-        payload = json.loads(raw)
-        if str(payload.get("title") or "").endswith(GAP_TITLE):
-            found.update(str(s) for s in payload.get("sources") or ())
-    return found
+    return [_source_row(r, tuple(counts.get((r["id"], k), 0) for k in keys), r["gap_count"]) for r in rows]
 
 
 def _source_row(r: Any, posts: tuple[int, ...], gaps: int) -> SourceRow:
