@@ -57,27 +57,27 @@ def test_svg_parses_and_is_self_contained(gazetteer: Gazetteer) -> None:
 def test_circles_carry_titles_and_unknown_names_are_skipped(gazetteer: Gazetteer) -> None:
     root = _parse(render_map(gazetteer, COUNTS))
     tooltips = set(_circles(root))
-    assert {"Izium: 3 alerts", "Kupiansk: 1 alert", "Pokrovsk: 12 alerts"} <= tooltips
+    assert {"Izium: 3 stories", "Kupiansk: 1 story", "Pokrovsk: 12 stories"} <= tooltips
     assert not any("Nowhere" in t for t in tooltips)
     assert len(tooltips) == 6
-    izium, kupiansk = _circles(root)["Izium: 3 alerts"], _circles(root)["Kupiansk: 1 alert"]
+    izium, kupiansk = _circles(root)["Izium: 3 stories"], _circles(root)["Kupiansk: 1 story"]
     assert float(izium.attrib["r"]) > float(kupiansk.attrib["r"])
     labels = {el.text for el in root.iter(f"{SVG}text")}
-    assert {"Izium", "Kupiansk", "Pokrovsk", "6 places, 28 alerts"} <= labels
+    assert {"Izium", "Kupiansk", "Pokrovsk", "6 places, 28 stories"} <= labels
 
 
 def test_radius_grows_with_count_and_is_bounded(gazetteer: Gazetteer) -> None:
     root = _parse(render_map(gazetteer, {"Izium": 1, "Kupiansk": 10_000, "Kyiv": 0, "Lviv": -3}))
     radii = {t: float(c.attrib["r"]) for t, c in _circles(root).items()}
-    assert set(radii) == {"Izium: 1 alert", "Kupiansk: 10000 alerts"}  # no circle for zero or negative
-    assert radii["Izium: 1 alert"] < radii["Kupiansk: 10000 alerts"] <= 24
+    assert set(radii) == {"Izium: 1 story", "Kupiansk: 10000 stories"}  # no circle for zero or negative
+    assert radii["Izium: 1 story"] < radii["Kupiansk: 10000 stories"] <= 24
 
 
 def test_spellings_of_one_place_are_merged(gazetteer: Gazetteer) -> None:
     root = _parse(render_map(gazetteer, {"Izium": 3, "Ізюм": 2, "Kamianka, Cherkasy": 1}))
     tooltips = set(_circles(root))
-    assert "Izium: 5 alerts" in tooltips
-    assert "Kamianka, Cherkasy: 1 alert" in tooltips
+    assert "Izium: 5 stories" in tooltips
+    assert "Kamianka, Cherkasy: 1 story" in tooltips
 
 
 @pytest.mark.parametrize("hostile", ["<script>alert(1)</script>", '"&', "Izium</title><script>x</script>", "\x00\x0b"])
@@ -86,19 +86,19 @@ def test_hostile_names_cannot_inject(gazetteer: Gazetteer, hostile: str) -> None
     root = _parse(svg)
     assert "<script" not in svg
     assert not any(el.tag.endswith("script") for el in root.iter())
-    assert set(_circles(root)) == {"Izium: 1 alert"}
+    assert set(_circles(root)) == {"Izium: 1 story"}
 
 
 def test_characters_xml_cannot_carry_are_dropped(gazetteer: Gazetteer) -> None:
     # name_key() reads "\x0bIzium" as Izium; escaping alone would leave the control character and break the XML.
     svg = render_map(gazetteer, {"\x0bIzium\x1c": 2, "Kupiansk": 1})
     root = _parse(svg)
-    assert "Izium: 2 alerts" in _circles(root)
+    assert "Izium: 2 stories" in _circles(root)
 
 
 def test_positions_are_geographically_sane(gazetteer: Gazetteer) -> None:
     root = _parse(render_map(gazetteer, COUNTS))
-    kyiv, kharkiv, odesa = (_centre(root, t) for t in ("Kyiv: 2 alerts", "Kharkiv: 8 alerts", "Odesa: 2 alerts"))
+    kyiv, kharkiv, odesa = (_centre(root, t) for t in ("Kyiv: 2 stories", "Kharkiv: 8 stories", "Odesa: 2 stories"))
     assert kyiv[0] < kharkiv[0]  # west
     assert kyiv[1] < odesa[1]  # north: smaller y
     assert abs(kyiv[1] - kharkiv[1]) < 60  # roughly the same latitude
@@ -118,7 +118,7 @@ def test_empty_counts_still_draw_the_country(gazetteer: Gazetteer) -> None:
     root = _parse(svg)
     assert _circles(root) == {}
     assert len(svg.encode()) > 20_000  # the settlement dots
-    assert "0 places, 0 alerts" in svg
+    assert "0 places, 0 stories" in svg
 
 
 def test_deterministic_and_order_independent(gazetteer: Gazetteer) -> None:

@@ -1,4 +1,4 @@
-"""The Map page's picture: settlements named in alerts, drawn as one self-contained inline SVG.
+"""The Map page's picture: settlements named in alerted stories, drawn as one self-contained inline SVG.
 
 The country is drawn from the gazetteer itself (every settlement a faint dot, merged into a small grid so 5,500+
 places stay a few tens of KB), projected equirectangularly with cos(mean latitude) scaling. Nothing is fetched,
@@ -127,15 +127,15 @@ def _radius(count: int) -> float:
     return min(MAX_RADIUS, 2.5 + 2.0 * math.sqrt(count))
 
 
-def _alerts(count: int) -> str:
-    return f"{count} alert" if count == 1 else f"{count} alerts"
+def _stories(count: int) -> str:
+    return f"{count} story" if count == 1 else f"{count} stories"
 
 
 def _circle(hit: _Hit, x: float, y: float) -> str:
     return (
         f'<circle cx="{_num(x)}" cy="{_num(y)}" r="{_num(_radius(hit.count))}" fill="{HIT_COLOUR}" '
         f'fill-opacity="0.55" stroke="#8b0000" stroke-width="1">'
-        f"<title>{_text(hit.label)}: {_alerts(hit.count)}</title></circle>"
+        f"<title>{_text(hit.label)}: {_stories(hit.count)}</title></circle>"
     )
 
 
@@ -199,14 +199,14 @@ def _legend(hits: list[_Hit], width: int, height: int) -> list[str]:
 def render_map(gazetteer: Gazetteer, counts: Mapping[str, int], *, width: int = 900, height: int = 600) -> str:
     """A complete ``<svg>`` of Ukraine (and the gazetteer's Belgorod/Kursk places) with a red circle, radius
     growing with sqrt(alerts), per place named in ``counts``; a ``<title>`` tooltip on each, labels on the top
-    15, a size legend and an "N places, M alerts" caption."""
+    15, a size legend and an "N places, M stories" caption."""
     places = sorted(gazetteer, key=lambda p: p.geonameid)
     if not places or width <= 4 * MARGIN or height <= 4 * MARGIN:
         raise ValueError(f"cannot draw a {width}x{height} map of {len(places)} places")
     proj = _projection(places, width, height)
     points = [proj.xy(p.lat, p.lon) for p in places]
     hits = _hits(gazetteer, counts)
-    caption = f"{len(hits)} place{'' if len(hits) == 1 else 's'}, {_alerts(sum(h.count for h in hits))}"
+    caption = f"{len(hits)} place{'' if len(hits) == 1 else 's'}, {_stories(sum(h.count for h in hits))}"
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
         f'height="{height}" role="img" aria-label="Map of places named in alerts: {caption}" '
