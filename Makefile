@@ -43,8 +43,9 @@ gazetteer: $(STAMP)                ## rebuild monitor/data/gazetteer-ua.json fro
 	$(BIN)/pip install -q -e ".[gazetteer]"
 	$(BIN)/python -m monitor.gazetteer_build
 
-screenshots: $(STAMP)              ## docs/email-alert.png, docs/email-digest.png: HTML emails in headless Chromium
+screenshots: $(STAMP)              ## docs/*.png: the HTML emails and the status pages in headless Chromium
 	$(BIN)/python docs/screenshots.py
+	NEWS_MONITOR_SCREENSHOTS=1 $(BIN)/pytest -q tests/test_web_browser.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache *.egg-info

@@ -1,4 +1,4 @@
-"""Command line: run, once, check, db upgrade, test-notify, status, alerts, demo.
+"""Command line: run, once, check, db upgrade, test-notify, status, alerts, web, demo.
 
 Exit codes: 0 ok, 1 configuration or database error (a failing source is reported, not fatal).
 """
@@ -24,7 +24,7 @@ def _setup_logging(verbose: bool) -> None:
     fmt = "%(levelname)s %(name)s: %(message)s" if under_systemd else \
         "%(asctime)s %(levelname)s %(name)s: %(message)s"
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt, stream=sys.stderr)
-    for noisy in ("apprise", "urllib3", "httpx", "httpcore", "apscheduler", "alembic"):
+    for noisy in ("apprise", "urllib3", "httpx", "httpcore", "apscheduler", "alembic", "uvicorn"):
         logging.getLogger(noisy).setLevel(logging.WARNING)  # DEBUG there can carry webhook secrets
 
 
@@ -44,6 +44,9 @@ def _parser() -> argparse.ArgumentParser:
     tn.add_argument("channel")
     sub.add_parser("status", help="sources and outbox summary")
     _alerts_parser(sub)
+    web = sub.add_parser("web", help="serve the read-only status pages on the configured database (no polling)")
+    web.add_argument("--listen", metavar="HOST:PORT", help="listen here instead of settings.web.listen "
+                     "(default 127.0.0.1:8787)")
     demo = sub.add_parser("demo", help="run the golden scenario offline and print its alerts")
     demo.add_argument("--keep", type=Path, help="keep the demo database and files in this folder")
     return p
@@ -95,6 +98,8 @@ def _dispatch(args: argparse.Namespace, path: Path) -> int:
         if args.alerts_action == "retry":
             return commands.alerts_retry(path, ref=args.id, channel=args.retry_channel)
         return commands.alerts_list(path, status=args.status, channel=args.channel, limit=args.limit)
+    if args.command == "web":
+        return asyncio.run(commands.web(path, listen=args.listen))
     from monitor import demo
 
     return asyncio.run(demo.run(keep=args.keep))

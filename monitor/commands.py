@@ -1,13 +1,19 @@
-"""The small one-shot commands behind the CLI: check, db upgrade, test-notify, status, alerts (list, retry)."""
+"""The small commands behind the CLI: check, db upgrade, test-notify, status, alerts (list, retry), web."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import signal
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 from monitor import deliver
+from monitor.config import Config
+from monitor.config.models import WebSettings
 from monitor.context import load_gazetteer
-from monitor.daemon import load_config
+from monitor.daemon import build_channels, load_config
 from monitor.errors import ConfigError, MonitorError
 from monitor.models import Alert
 from monitor.store import alerts as store_alerts
@@ -41,8 +47,7 @@ def db_upgrade(path: Path) -> int:
 async def test_notify(path: Path, name: str) -> int:
     """Send one test alert to channel ``name`` directly (not through the outbox)."""
     cfg, _ = load_config(path, load_gazetteer())
-    alerts_file = Path(cfg.settings.alerts_file) if cfg.settings.alerts_file else None
-    channels = deliver.make_channels(cfg.channel_urls(), alerts_file=alerts_file)
+    channels = build_channels(cfg)
     if name not in channels:
         raise MonitorError(f"unknown channel {name!r}; known: {', '.join(sorted(channels))}")
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
@@ -160,3 +165,53 @@ def alerts_retry(path: Path, *, ref: str | None = None, channel: str | None = No
               f"(news-monitor alerts retry --channel {found.channel})")
     return 0
 
+
+
+def web_settings(cfg: Config, listen: str | None) -> WebSettings:
+    """``settings.web`` (its defaults when absent), listening on ``listen`` when given."""
+    web = cfg.settings.web or WebSettings()
+    if listen is None:
+        return web
+    try:
+        return WebSettings.model_validate({**web.model_dump(), "listen": listen})
+    except ValueError as exc:  # pydantic's ValidationError
+        raise ConfigError(f"--listen {listen!r}: expected HOST:PORT, e.g. 127.0.0.1:8787") from exc
+
+
+def with_web(cfg: Config, web: WebSettings) -> Config:
+    """``cfg`` with ``settings.web`` replaced (the pages check the listen address they really serve on)."""
+    return cfg.model_copy(update={"settings": cfg.settings.model_copy(update={"web": web})})
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    """SIGINT and SIGTERM set ``stop`` while inside (the loop's handlers, removed afterwards)."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+
+
+async def web(path: Path, *, listen: str | None = None) -> int:
+    """``news-monitor web``: the status pages on the configured database, no polling, until SIGINT/SIGTERM."""
+    from monitor.web.app import make_app  # starlette and jinja2 only for the pages
+    from monitor.web.serve import serve_web
+
+    gazetteer = load_gazetteer()
+    cfg, _ = load_config(path, gazetteer)
+    settings = web_settings(cfg, listen)
+    cfg = with_web(cfg, settings)
+    engine = store_engine.make_engine(cfg.database_url())
+    try:
+        _require_migrated(store_engine.is_current(engine))
+        app = make_app(engine, cfg, gazetteer=gazetteer)
+        stop = asyncio.Event()
+        with stop_on_signals(stop):
+            await serve_web(app, settings, stop)
+    finally:
+        engine.dispose()
+    return 0

@@ -115,7 +115,8 @@ async def open_context(
         await asyncio.to_thread(store_engine.upgrade, engine)
     s = config.settings
     alerts_file = Path(s.alerts_file) if s.alerts_file else None
-    channels = deliver.make_channels(config.channel_urls(), alerts_file=alerts_file)
+    story_base = config.settings.web.public_url if config.settings.web is not None else None
+    channels = deliver.make_channels(config.channel_urls(), alerts_file=alerts_file, story_base=story_base)
     index = await asyncio.to_thread(build_index, config, engine, clock())
     client = fetch.make_client(user_agent=s.user_agent, transport=transport)
     try:

@@ -1,10 +1,12 @@
-"""Lifecycle: load config -> open context (migrate) -> schedule -> READY; signals (SIGTERM stop,
-SIGHUP reload), watchdog pings only while the database answers, and ``run_once`` (burst mode)."""
+"""Lifecycle: load config -> open context (migrate) -> schedule -> READY -> the status pages (when
+``settings.web`` is set); signals (SIGTERM stop, SIGHUP reload), watchdog pings only while the database
+answers, and ``run_once`` (burst mode)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Mapping
@@ -15,6 +17,7 @@ from typing import Any
 from monitor import config as config_mod
 from monitor import deliver
 from monitor.config import Config, Source
+from monitor.config.models import WebSettings
 from monitor.context import Clock, Context, compile_for, load_gazetteer, open_context, utc_now
 from monitor.errors import ConfigError, DeliveryConfigError, MonitorError
 from monitor.gazetteer import Gazetteer
@@ -31,8 +34,10 @@ from monitor.systemd import Notifier
 log = logging.getLogger("monitor.daemon")
 STOP_GRACE = 25.0
 LATE_CANCEL_WAIT = 2.0  # seconds for work cancelled at the end of the grace period to unwind
-# Settings read once when the context is built (engine, dedup index, HTTP client): a reload cannot apply them.
-RESTART_ONLY = ("dedup_window", "dedup_threshold", "dedup_containment", "user_agent")
+# Settings read once when the context is built (engine, dedup index, HTTP client) or the status pages start
+# (``web``: listen address, token, and the public URL alert links use): a reload cannot apply them.
+RESTART_ONLY = ("dedup_window", "dedup_threshold", "dedup_containment", "user_agent", "web")
+WEB_STOP_WAIT = 10.0  # seconds the status pages get to close after the daemon stopped its work
 
 
 def load_config(path: Path, gazetteer: Gazetteer) -> tuple[Config, CompiledWatchlist]:
@@ -51,6 +56,18 @@ def load_config(path: Path, gazetteer: Gazetteer) -> tuple[Config, CompiledWatch
 
     cfg = config_mod.load(path, check=check)
     return cfg, compiled[0]
+
+
+def story_base(cfg: Config) -> str | None:
+    """Where alerts link to their story page (``settings.web.public_url``), or None."""
+    return cfg.settings.web.public_url if cfg.settings.web is not None else None
+
+
+def build_channels(cfg: Config, *, links_from: Config | None = None) -> dict[str, deliver.Channel]:
+    """Every channel of ``cfg``, linking alerts to the story pages of ``links_from`` (default ``cfg``)."""
+    alerts_file = Path(cfg.settings.alerts_file) if cfg.settings.alerts_file else None
+    return deliver.make_channels(cfg.channel_urls(), alerts_file=alerts_file,
+                                 story_base=story_base(links_from or cfg))
 
 
 def channel_problems(channels: Mapping[str, str]) -> list[str]:
@@ -108,6 +125,8 @@ class Daemon:
     poll_slots: asyncio.Semaphore | None = None
     last_poll: str = "never"
     stopping: bool = False  # set when stopping begins: jobs then start no new work
+    web_app: Any = None  # the status pages (``settings.web``), built before READY
+    web_task: asyncio.Task[None] | None = None
 
     async def dispatch_job(self) -> None:
         """Start a poll for every configured source that is due and not already being polled."""
@@ -189,8 +208,7 @@ class Daemon:
         self.notifier.reloading()
         try:
             cfg, compiled = load_config(self.config_path, self.gazetteer)
-            alerts_file = Path(cfg.settings.alerts_file) if cfg.settings.alerts_file else None
-            channels = deliver.make_channels(cfg.channel_urls(), alerts_file=alerts_file)
+            channels = build_channels(cfg, links_from=self.ctx.config)  # settings.web is restart-only
         except Exception as exc:  # ConfigError or DeliveryConfigError: keep the old config
             log.error("reload failed, keeping the running config:\n%s", exc)
         else:
@@ -199,6 +217,7 @@ class Daemon:
             if restart_only:
                 log.warning("reload: %s changed; this takes effect on restart", ", ".join(restart_only))
             self.ctx.config, self.ctx.watchlist, self.ctx.channels = cfg, compiled, channels
+            self.refresh_web(cfg)
             if cfg.settings.max_polls != old.settings.max_polls:
                 self.poll_slots = asyncio.Semaphore(cfg.settings.max_polls)  # polls in flight keep the old one
             now = self.ctx.clock()
@@ -233,7 +252,53 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), interval)
 
+    def build_web(self) -> None:
+        """The status pages' app when ``settings.web`` is set; a ConfigError (e.g. no token for a public
+        listen address) stops the start like any other config error."""
+        if self.ctx.config.settings.web is not None:
+            from monitor.web.app import make_app  # starlette and jinja2 only when the pages are on
+
+            self.web_app = make_app(self.ctx.engine, self.ctx.config, gazetteer=self.gazetteer,
+                                    clock=self.ctx.clock)
+
+    def refresh_web(self, cfg: Config) -> None:
+        """After a reload the pages show the new sources and watches (their own settings.web is restart-only)."""
+        if self.web_app is None:
+            return
+        from monitor.web.pages import Site
+
+        site = getattr(self.web_app.state, "site", None)
+        if isinstance(site, Site):
+            self.web_app.state.site = dataclasses.replace(site, config=cfg)
+
+    def start_web(self) -> None:
+        """Serve the status pages beside the polling (after READY)."""
+        web = self.ctx.config.settings.web
+        if self.web_app is not None and web is not None and self.web_task is None:
+            self.web_task = asyncio.create_task(self._run_web(web))
+
+    async def _run_web(self, web: WebSettings) -> None:
+        """Serve until the daemon stops; a failure (the port is taken, a crash) is logged, polling goes on."""
+        from monitor.web.serve import serve_web
+
+        try:
+            await serve_web(self.web_app, web, self.stop_event)
+        except Exception as exc:
+            log.error("web: the status pages are down (polling goes on): %s", exc)
+
+    async def _stop_web(self) -> None:
+        """Let the status pages close (open requests get uvicorn's grace), cancelling them if they hang."""
+        if self.web_task is None:
+            return
+        self.stop_event.set()
+        _, late = await asyncio.wait([self.web_task], timeout=WEB_STOP_WAIT)
+        for task in late:
+            log.warning("web: the status pages did not close in %gs; cancelling them", WEB_STOP_WAIT)
+            task.cancel()
+            await asyncio.wait([task], timeout=LATE_CANCEL_WAIT)
+
     async def serve(self) -> None:
+        self.build_web()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
@@ -249,6 +314,7 @@ class Daemon:
         log.info("running sources=%d watches=%d channels=%s", len(self.ctx.config.sources),
                  len(self.ctx.config.watches), ",".join(sorted(self.ctx.channels)))
         watchdog = asyncio.create_task(self.watchdog())
+        self.start_web()
         await self.stop_event.wait()
         await self._stop(watchdog)
 
@@ -264,6 +330,7 @@ class Daemon:
             await self._final_drain(deadline)
         self.scheduler.shutdown(wait=False)
         await watchdog
+        await self._stop_web()
 
     async def _settle(self, deadline: float) -> bool:
         """Wait until nothing is in flight (work may start work: re-check); False if the grace ran out."""
@@ -321,5 +388,5 @@ async def once(config_path: Path, *, clock: Clock = utc_now, transport: Any = No
     return reports
 
 
-__all__ = ["ConfigError", "Daemon", "channel_problems", "load_config", "once", "restart_only_changes",
-           "run_once", "serve"]
+__all__ = ["ConfigError", "Daemon", "build_channels", "channel_problems", "load_config", "once",
+           "restart_only_changes", "run_once", "serve", "story_base"]

@@ -58,6 +58,7 @@ class Channel:
     style: str = "text"  # "slack" | "email" | "text"
     alerts_file: Path | None = None
     _notifier: apprise.Apprise | None = None
+    story_base: str | None = None  # ``settings.web.public_url``: each alert links to {story_base}/stories/<id>
 
     def __repr__(self) -> str:
         shown = LOG if self.kind == LOG else f"{_scheme(self.url)}://***"
@@ -87,11 +88,15 @@ def setup_logging_guards() -> None:
         apprise_log.addHandler(_Forward())
 
 
-def make_channels(channels: Mapping[str, str], *, alerts_file: Path | None) -> dict[str, Channel]:
-    """Build every channel once, at start or reload; DeliveryConfigError names a bad channel, not its URL."""
+def make_channels(channels: Mapping[str, str], *, alerts_file: Path | None,
+                  story_base: str | None = None) -> dict[str, Channel]:
+    """Build every channel once, at start or reload; DeliveryConfigError names a bad channel, not its URL.
+    ``story_base`` (the status pages' public URL) makes every channel link each alert to its story page."""
     setup_logging_guards()
     built = {name: _make_channel(name, url.strip(), alerts_file) for name, url in channels.items()}
     built.setdefault(LOG, Channel(LOG, LOG, LOG, alerts_file=alerts_file))
+    if story_base:
+        built = {name: dataclasses.replace(channel, story_base=story_base) for name, channel in built.items()}
     return built
 
 
@@ -156,14 +161,18 @@ def _instantiate(url: str) -> apprise.NotifyBase | None:
 async def send(channel: Channel, alert: Alert, *, timeout: float | None = None) -> Delivery:  # noqa: ASYNC109
     """Deliver one alert to one channel in its own daemon thread, bounded by ``SEND_TIMEOUT`` (or
     ``timeout``); never raises for a failed send."""
-    return await _deliver(channel, alert.alert_id, [alert], lambda: render(alert, style=channel.style), timeout)
+    def make() -> Message:
+        return render(alert, style=channel.style, story_base=channel.story_base)
+
+    return await _deliver(channel, alert.alert_id, [alert], make, timeout)
 
 
 async def send_digest(
     channel: Channel, alerts: Sequence[Alert], digest_id: str, *, timeout: float | None = None  # noqa: ASYNC109
 ) -> Delivery:
     """Deliver many alerts as one message (an email carries ``X-Alert-Id: <digest_id>``); as ``send``."""
-    make = functools.partial(render_digest, alerts, style=channel.style, digest_id=digest_id)
+    make = functools.partial(render_digest, alerts, style=channel.style, digest_id=digest_id,
+                             story_base=channel.story_base)
     return await _deliver(channel, digest_id, alerts, make, timeout)
 
 

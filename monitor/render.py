@@ -3,7 +3,8 @@
 Styles: "text" (plain lines), "slack" (mrkdwn, every piece of feed text escaped, see ``render_slack``) and
 "email" (subject ``[news-monitor] <severity> <title>``, a plain-text body and its HTML alternative).
 Titles are one clean line (no CR/LF or controls) so that no feed text can reach a mail header. Every message
-ends with its stable id: ``alert-id: ...``, or ``digest-id: ...`` and the alert ids of a digest.
+ends with its stable id: ``alert-id: ...``, or ``digest-id: ...`` and the alert ids of a digest. With a
+``story_base`` (the status pages' public URL) each alert of a story also links to ``{story_base}/stories/<id>``.
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ DIGEST_TEXT_MAX = 20_000  # characters of a plain-text digest body
 STYLES = ("text", "slack", "email")
 
 
-def render(alert: Alert, *, style: str) -> Message:
+def render(alert: Alert, *, style: str, story_base: str | None = None) -> Message:
     """One alert as a message for ``style`` ("slack" | "email" | "text"); raises on a malformed alert."""
-    item = view(alert)
+    item = view(alert, story_base=story_base)
     if style == "slack":
         return Message(title=render_slack.defuse(item.title), body=render_slack.alert_mrkdwn(item))
     body = _text_body(item)
@@ -42,9 +43,9 @@ def render(alert: Alert, *, style: str) -> Message:
     return Message(title=item.title, body=body)
 
 
-def render_digest(alerts: Sequence[Alert], *, style: str, digest_id: str) -> Message:
+def render_digest(alerts: Sequence[Alert], *, style: str, digest_id: str, story_base: str | None = None) -> Message:
     """Many alerts as one message: at most ``DIGEST_ITEMS`` listed, then "… and N more"; bounded in size."""
-    digest = digest_view(alerts, digest_id)
+    digest = digest_view(alerts, digest_id, story_base=story_base)
     if style == "slack":
         return Message(title=f"Digest: {digest.amount}", body=render_slack.digest_mrkdwn(digest))
     body = _digest_text(digest)
@@ -75,6 +76,8 @@ def _text_head(item: View) -> list[str]:
     lines.append(f"Watch: {item.watch}")  # as before severities: tests/golden pins this layout
     if matched(item):
         lines.append("Matched: " + matched(item))
+    if item.story:
+        lines.append("Story page: " + item.story)
     return lines
 
 
@@ -93,6 +96,8 @@ def _digest_item(number: int, item: View) -> str:
     lines = [f"{number}. [{label}] {item.title}"]
     if item.link:
         lines.append(f"   {item.link}")
+    if item.story:
+        lines.append(f"   Story page: {item.story}")
     about = [f"Source: {item.sources}"] if item.sources else []
     about += [f"Watch: {item.watch}"] if item.kind != "notice" else []
     lines += [f"   {' · '.join(about)}"] if about else []

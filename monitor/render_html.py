@@ -83,7 +83,15 @@ def _title(item: View, size: int, badge: str = "") -> str:
 def _facts(item: View) -> str:
     rows = [("Source", item.sources), ("Watch", item.watch), ("Severity", item.severity), ("Matched", matched(item))]
     cells = [f"<div><span style='color:#6b7280'>{name}:</span> {e(value)}</div>" for name, value in rows if value]
-    return f"<div style='margin:16px 0;font-size:14px'>{''.join(cells)}</div>"
+    return f"<div style='margin:16px 0;font-size:14px'>{''.join(cells)}{_story(item)}</div>"
+
+
+def _story(item: View) -> str:
+    """``Story page: <url>`` (the status page with the story's versions and diffs), the URL as visible text."""
+    if not item.story:
+        return ""
+    url = f"<a href=\"{e(item.story)}\" style='color:#2563eb'>{e(item.story)}</a>"
+    return f"<div style='overflow-wrap:anywhere'><span style='color:#6b7280'>Story page:</span> {url}</div>"
 
 
 def _changes(item: View) -> str:
@@ -129,5 +137,6 @@ def _digest_item(item: View) -> str:
         + _title(item, 16, _badge(label) + " ")
         + (f"<div style='{_MUTED}'>{e(' · '.join(about))}</div>" if about else "")
         + (f"<div style='margin-top:4px;font-size:14px'>{e(excerpt)}</div>" if excerpt else "")
+        + (f"<div style='{_MUTED}'>{_story(item)}</div>" if item.story else "")
         + f"<div style='color:#9ca3af;font-size:12px;margin-top:2px'>alert-id: {e(item.alert_id)}</div></div>"
     )

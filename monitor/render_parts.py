@@ -33,6 +33,7 @@ class View:
     excerpt: tuple[str, ...]
     changes: tuple[tuple[str, str], ...]  # ("+" | "-" | "…", sentence or "N more changed sentences")
     alert_id: str
+    story: str | None = None  # the alert's story page on the status pages (passed ``safe_link``)
 
     @property
     def host(self) -> str:
@@ -65,18 +66,19 @@ class DigestView:
         return f"Digest: {self.summary}"
 
 
-def digest_view(alerts: Sequence[Alert], digest_id: str) -> DigestView:
+def digest_view(alerts: Sequence[Alert], digest_id: str, *, story_base: str | None = None) -> DigestView:
     return DigestView(
         count=len(alerts),
         critical=sum(1 for alert in alerts if one_line(alert.severity, 20).lower() == "critical"),
-        items=tuple(view(alert, excerpt_max=DIGEST_EXCERPT) for alert in alerts[:DIGEST_ITEMS]),
+        items=tuple(view(a, excerpt_max=DIGEST_EXCERPT, story_base=story_base) for a in alerts[:DIGEST_ITEMS]),
         digest_id=one_line(digest_id, 200),
         alert_ids=tuple(one_line(alert.alert_id, 200) for alert in alerts),
     )
 
 
-def view(alert: Alert, *, excerpt_max: int = EXCERPT_MAX) -> View:
-    """Clean every field of ``alert`` once; raises (TypeError, AttributeError) on a malformed alert."""
+def view(alert: Alert, *, excerpt_max: int = EXCERPT_MAX, story_base: str | None = None) -> View:
+    """Clean every field of ``alert`` once; raises (TypeError, AttributeError) on a malformed alert.
+    ``story_base``: the status pages' public URL, for the link to the alert's story page."""
     prefix = "Update: " if alert.kind == "update" else ""
     notice = alert.kind == "notice"
     return View(
@@ -91,7 +93,15 @@ def view(alert: Alert, *, excerpt_max: int = EXCERPT_MAX) -> View:
         excerpt=tuple(excerpt_lines(alert.excerpt, NOTICE_MAX if notice else excerpt_max)),
         changes=change_pairs(alert) if alert.kind == "update" else (),
         alert_id=one_line(alert.alert_id, 200),
+        story=story_page(story_base, alert.story_id),
     )
+
+
+def story_page(base: str | None, story_id: int | None) -> str | None:
+    """``{base}/stories/{story_id}`` when both are known and the result is a safe link (a notice has no story)."""
+    if not base or not isinstance(story_id, int) or isinstance(story_id, bool) or story_id < 1:
+        return None
+    return safe_link(f"{base.rstrip('/')}/stories/{story_id}")
 
 
 def one_line(text: str, limit: int) -> str:

@@ -62,10 +62,16 @@ def alert_mrkdwn(item: View) -> str:
 def _head(item: View) -> list[str]:
     lines = [_title_line(item)]
     about = [f"*Source:* {esc(item.sources)}"] if item.sources else []
-    lines.append(" · ".join([*about, f"*Watch:* {esc(item.watch)}"]))
+    lines.append(" · ".join([*about, f"*Watch:* {esc(item.watch)}", *_history(item)]))
     if matched(item):
         lines.append(f"*Matched:* {esc(matched(item))}")
     return lines
+
+
+def _history(item: View) -> list[str]:
+    """The ``History`` link to the alert's story page, when there is one that can be linked."""
+    linked = link(item.story, "History")
+    return [linked] if item.story and linked.startswith("<") else []
 
 
 def _title_line(item: View) -> str:
@@ -105,6 +111,7 @@ def _digest_item(item: View) -> str:
     icon = _ICONS.get(label, _ICONS["high"])
     about = [f"Source: {esc(item.sources)}"] if item.sources else []
     about += [f"Watch: {esc(item.watch)}"] if item.kind != "notice" else []
+    about += _history(item)
     about.append(f"alert-id: {esc_cap(item.alert_id, 300)}")
     excerpt = " ".join(line for line in item.excerpt if line)
     lines = [f"{icon} *{link(item.link, item.title)}* ({esc(label)})", " · ".join(about)]

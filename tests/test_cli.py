@@ -413,3 +413,36 @@ def test_alerts_before_the_database_exists_says_how_to_fix_it(
 ) -> None:
     assert main(["-c", str(good_config(tmp_path)), "alerts"]) == 1
     assert "run: news-monitor db upgrade" in capsys.readouterr().err
+
+
+# -- web (the status pages; serving itself: tests/test_web_serve.py) ----------------------------------------
+
+
+def test_web_is_a_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["web", "--help"])
+    assert "--listen HOST:PORT" in capsys.readouterr().out
+
+
+def test_web_rejects_a_bad_listen_address(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path / "watchlist.yaml", f"database: sqlite:///{tmp_path}/w.db\n")
+    assert main(["-c", str(path), "web", "--listen", "8787"]) == 1
+    assert "--listen '8787': expected HOST:PORT" in capsys.readouterr().err
+
+
+def test_web_needs_a_migrated_database(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write(tmp_path / "watchlist.yaml", f"database: sqlite:///{tmp_path}/w.db\n")
+    assert main(["-c", str(path), "web"]) == 1
+    assert "the database is not migrated; run: news-monitor db upgrade" in capsys.readouterr().err
+
+
+def test_test_notify_links_nothing_without_a_story(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """With ``settings.web.public_url`` the channels link stories; the test alert has none, so no link."""
+    caplog.set_level(logging.INFO, logger="monitor.alerts")
+    path = write(tmp_path / "watchlist.yaml", f"database: sqlite:///{tmp_path}/w.db\n"
+                 "settings:\n  web: {public_url: 'https://monitor.example.org'}\n")
+    assert main(["-c", str(path), "test-notify", "log"]) == 0
+    assert "log: sent" in capsys.readouterr().out
+    assert "news-monitor test alert" in caplog.text and "Story page" not in caplog.text

@@ -508,3 +508,80 @@ async def test_digest_failure_is_reported_under_the_digest_id(
     delivery = await send_digest(channel(f"json://127.0.0.1:{receiver.port}/hook"), [make_alert()], "dg-5")
     assert (delivery.ok, delivery.permanent) == (False, False) and "503" in delivery.detail
     assert "delivery failed channel=desk alert=dg-5 permanent=False" in caplog.text
+
+
+# --- links to the status pages' story page (settings.web.public_url) ------------------------------------------
+
+STORY_BASE = "https://monitor.example.org"
+
+
+def linked(url: str, name: str = "desk") -> Channel:
+    return make_channels({name: url}, alerts_file=None, story_base=STORY_BASE)[name]
+
+
+def test_make_channels_gives_every_channel_the_story_base(tmp_path: Path) -> None:
+    urls = {"desk": "json://127.0.0.1:9/x", "mail": "mailto://u:p@example.com?to=a@example.com"}
+    built = make_channels(urls, alerts_file=tmp_path / "a.jsonl", story_base=STORY_BASE)
+    assert {name: c.story_base for name, c in built.items()} == dict.fromkeys(["desk", "mail", "log"], STORY_BASE)
+    assert built["mail"].style == "email" and built["log"].alerts_file == tmp_path / "a.jsonl"
+    assert all(c.story_base is None for c in make_channels(urls, alerts_file=None).values())
+
+
+async def test_text_channel_sends_the_story_page(receiver: WebhookReceiver) -> None:
+    alert = make_alert(story_id=7)
+    assert await send(linked(f"json://127.0.0.1:{receiver.port}/hook"), alert) == Delivery(ok=True)
+    [request] = receiver.requests
+    assert f"Story page: {STORY_BASE}/stories/7" in request.json["message"].splitlines()
+
+
+async def test_slack_history_link_arrives(slack_hook: WebhookReceiver) -> None:
+    assert (await send(linked(SLACK_URL), make_alert(story_id=7))).ok
+    text = section(slack_hook.requests[0].json)["text"]
+    assert SLACK_LINK.findall(text) == ["https://news.example.org/a/1", f"{STORY_BASE}/stories/7"]
+    assert f"<{STORY_BASE}/stories/7|History>" in text.split("\n")[1]
+
+
+async def test_email_carries_the_story_page(sink: SmtpSink) -> None:
+    assert (await send(linked(sink.url()), make_alert(story_id=7))).ok
+    [mail] = sink.messages
+    plain = mail.message.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    html = mail.message.get_body(("html",)).get_content()  # type: ignore[union-attr]
+    assert f"{STORY_BASE}/stories/7" in plain
+    assert f'href="{STORY_BASE}/stories/7"' in html
+
+
+async def test_digest_links_each_story(receiver: WebhookReceiver) -> None:
+    batch = [make_alert(alert_id=f"id-{n}", story_id=n + 1) for n in range(3)]
+    assert (await send_digest(linked(f"json://127.0.0.1:{receiver.port}/hook"), batch, "dg")).ok
+    body = receiver.requests[0].json["message"]
+    assert all(f"Story page: {STORY_BASE}/stories/{n + 1}" in body for n in range(3))
+
+
+def test_claimed_alerts_carry_their_story_id(tmp_path: Path) -> None:
+    """The outbox row's story_id (not the payload's) reaches the Alert; an operator notice has none."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import insert, select
+
+    from monitor.store import alerts as store_alerts
+    from monitor.store import engine as store_engine
+    from monitor.store.schema import alerts as alerts_table
+    from monitor.store.schema import stories
+    from tests.test_outbox_policy import queue
+
+    engine = store_engine.make_engine(f"sqlite:///{tmp_path}/o.db")
+    store_engine.upgrade(engine)
+    now = datetime(2022, 9, 11, 16, 0, tzinfo=UTC)
+    queue(engine, now, "desk", "first", "second")
+    payload = json.dumps({k: v for k, v in dataclasses.asdict(make_alert(kind="notice")).items() if k != "alert_id"})
+    with engine.begin() as conn:
+        conn.execute(insert(alerts_table).values(
+            alert_uid="notice-1", cluster_id=None, story_id=None, watch="w", channel="ops", kind="notice",
+            version_ref=0, payload=payload, hits="[]", status="pending", attempts=0,
+            next_attempt_at=now.replace(tzinfo=None), created_at=now.replace(tzinfo=None)))
+        story_ids = {title: sid for sid, title in conn.execute(select(stories.c.id, stories.c.title))}
+    claimed = store_alerts.claim_due(engine, now, lease=timedelta(minutes=5))
+    got = {c.alert.title: c.alert.story_id for c in claimed}
+    assert got == {"first": story_ids["first"], "second": story_ids["second"], "Strike near Izium": None}
+    assert all(isinstance(story_ids[t], int) for t in ("first", "second"))
+    engine.dispose()

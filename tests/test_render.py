@@ -450,3 +450,63 @@ def test_digest_every_item_carries_its_alert_id() -> None:
 def test_digest_of_nothing() -> None:
     message = render_digest([], style="text", digest_id="dg")
     assert message.title == "Digest: 0 alerts" and message.body == "Digest: 0 alerts\n\ndigest-id: dg\nalert-ids: "
+
+
+# --- links to the status pages' story page (settings.web.public_url) ------------------------------------------
+
+BASE = "https://monitor.example.org"
+STORY_PAGE = f"{BASE}/stories/42"
+
+
+def test_story_page_line_in_text_and_email_text() -> None:
+    for style in ("text", "email"):
+        lines = render(make_alert(story_id=42), style=style, story_base=BASE).body.splitlines()
+        assert lines[:5] == ["Source: wire, tg", "https://news.example.org/a/1", "Watch: kharkiv-front",
+                             "Matched: strike, shelling · places: Izium, Kupiansk", f"Story page: {STORY_PAGE}"]
+
+
+def test_no_story_page_without_a_base_or_a_story() -> None:
+    """No public URL, an alert read without its story, or an operator notice: the layout is unchanged."""
+    plain = render(make_alert(), style="text")
+    for alert, base in [(make_alert(story_id=42), None), (make_alert(), BASE),
+                        (make_alert(kind="notice", story_id=None, link=None), BASE)]:
+        for style in ("text", "slack", "email"):
+            message = render(alert, style=style, story_base=base)
+            assert "/stories/" not in message.body + (message.html or ""), (alert, base, style)
+    assert render(make_alert(story_id=42), style="text").body == plain.body
+
+
+def test_slack_history_link() -> None:
+    body = render(make_alert(story_id=42), style="slack", story_base=BASE).body
+    second = body.split("\n")[1]
+    assert second == f"*Source:* wire, tg · *Watch:* kharkiv-front · <{STORY_PAGE}|History>"
+    assert SLACK_LINK.findall(body) == ["https://news.example.org/a/1", STORY_PAGE]
+
+
+@pytest.mark.parametrize("base", ["https://m.example.org/x|<!here>", "javascript:alert(1)",
+                                  "https://m.example.org/a b"])
+def test_unsafe_story_base_gives_no_link(base: str) -> None:
+    """The story URL passes ``safe_link`` like any feed link: nothing else becomes a Slack control or an href."""
+    for style in ("text", "slack", "email"):
+        message = render(make_alert(story_id=42), style=style, story_base=base)
+        assert "Story page" not in message.body and "History" not in message.body
+        assert "Story page" not in (message.html or "")
+
+
+def test_email_html_story_link() -> None:
+    html = render(make_alert(story_id=42), style="email", story_base=BASE + "/").html or ""
+    hrefs = [attrs.get("href") for tag, attrs in _Tags(html).tags if tag == "a"]
+    assert hrefs == ["https://news.example.org/a/1", "https://news.example.org/a/1", STORY_PAGE]
+    assert "Story page:" in "".join(_Tags(html).text)
+
+
+def test_digest_items_link_their_story_pages() -> None:
+    alerts = [make_alert(alert_id=f"id-{n}", story_id=n + 1) for n in range(3)]
+    pages = [f"{BASE}/stories/{n + 1}" for n in range(3)]
+    text = render_digest(alerts, style="text", digest_id="dg", story_base=BASE).body
+    assert [line.strip() for line in text.splitlines() if "Story page" in line] == [f"Story page: {p}" for p in pages]
+    slack = render_digest(alerts, style="slack", digest_id="dg", story_base=BASE).body
+    assert [url for url in SLACK_LINK.findall(slack) if "/stories/" in url] == pages
+    html = render_digest(alerts, style="email", digest_id="dg", story_base=BASE).html or ""
+    assert [a.get("href") for tag, a in _Tags(html).tags if tag == "a" and "/stories/" in (a.get("href") or "")] \
+        == pages

@@ -23,7 +23,7 @@ RowIds = int | Collection[int]
 # Where a claimed row goes back to when it waits again: a digest's rows stay in their digest.
 WAITING = case((alerts.c.digest_key.is_(None), "pending"), else_="digest")
 CLAIMED_COLUMNS = (alerts.c.id, alerts.c.alert_uid, alerts.c.payload, alerts.c.attempts, alerts.c.created_at,
-                   alerts.c.budget_from)
+                   alerts.c.budget_from, alerts.c.story_id)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,14 +74,16 @@ def claim_due(engine: Engine, now: datetime, *, lease: timedelta, limit: int = 2
 
 def claimed(r: Sequence[Any]) -> Claimed:
     """A row of ``CLAIMED_COLUMNS`` as a Claimed."""
-    return Claimed(id=r[0], alert=_alert(r[1], r[2]), attempts=r[3], created_at=aware(r[4]),
+    return Claimed(id=r[0], alert=_alert(r[1], r[2], r[6]), attempts=r[3], created_at=aware(r[4]),
                    budget_from=aware(r[5]) if r[5] is not None else None)
 
 
-def _alert(uid: str, payload: str) -> Alert:
+def _alert(uid: str, payload: str, story_id: int | None) -> Alert:
+    """The Alert of a row: its payload, with the row's story (NULL for an operator notice)."""
     data = json.loads(payload)
     for key in ("sources", "terms", "places", "added", "removed"):
         data[key] = tuple(data.get(key) or ())
+    data["story_id"] = story_id  # the row's column, not whatever the payload held
     return Alert(alert_id=uid, **data)
 
 
