@@ -139,14 +139,19 @@ def _circle(hit: _Hit, x: float, y: float) -> str:
     )
 
 
-def _label(hit: _Hit, x: float, y: float, width: int, taken: list[_Box]) -> str | None:
-    """A label right of the circle (left of it near the right edge), or None when it would overlap one."""
+def _label(hit: _Hit, x: float, y: float, width: int, taken: list[_Box], *, avoid: list[_Box]) -> str | None:
+    """A label right of the circle, else left of it (left only near the right edge); None when both would overlap
+    another label or one of the ``avoid`` boxes (the other places' circles)."""
     text, r = _text(hit.label), _radius(hit.count)
     w = 6.6 * len(hit.label)
-    right = x + r + 2 <= width - w - 2
-    box = (x + r + 2, y - 9, x + r + 2 + w, y + 5) if right else (x - r - 2 - w, y - 9, x - r - 2, y + 5)
-    if any(box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in taken):
+    sides = [(True, (x + r + 2, y - 9, x + r + 2 + w, y + 5)), (False, (x - r - 2 - w, y - 9, x - r - 2, y + 5))]
+    if x + r + 2 > width - w - 2:  # near the right edge: left only
+        sides = sides[1:]
+    free = [(right, box) for right, box in sides if box[0] >= 0 and not any(
+        box[0] < b[2] and b[0] < box[2] and box[1] < b[3] and b[1] < box[3] for b in (*taken, *avoid))]
+    if not free:
         return None
+    right, box = free[0]
     taken.append(box)
     anchor = "start" if right else "end"
     return (
@@ -156,18 +161,25 @@ def _label(hit: _Hit, x: float, y: float, width: int, taken: list[_Box]) -> str 
 
 
 def _hit_marks(hits: list[_Hit], proj: _Projection, width: int) -> list[str]:
-    """Circles, largest drawn first so small ones stay on top, then labels for the first ``TOP_LABELS`` that
-    fit without overlapping (by count, so a crowded front keeps its busiest names)."""
-    circles: list[str] = []
+    """Labels for the first ``TOP_LABELS`` that fit without overlapping (by count, so a crowded front keeps its
+    busiest names), then the circles over them, largest first so small ones stay on top: no place is ever hidden
+    under another's label."""
+    spots = [(hit, *proj.xy(hit.place.lat, hit.place.lon)) for hit in hits]
     labels: list[str] = []
-    taken: list[_Box] = []
-    for hit in hits:
-        x, y = proj.xy(hit.place.lat, hit.place.lon)
-        circles.append(_circle(hit, x, y))
-        label = _label(hit, x, y, width, taken) if len(labels) < TOP_LABELS else None
+    taken: list[_Box] = []  # the labels placed so far
+    for i, (hit, x, y) in enumerate(spots):
+        if len(labels) >= TOP_LABELS:
+            break
+        others = [_circle_box(h, hx, hy) for j, (h, hx, hy) in enumerate(spots) if j != i]  # never cover a place
+        label = _label(hit, x, y, width, taken, avoid=others)
         if label is not None:
             labels.append(label)
-    return circles + labels
+    return labels + [_circle(hit, x, y) for hit, x, y in spots]
+
+
+def _circle_box(hit: _Hit, x: float, y: float) -> _Box:
+    r = _radius(hit.count)
+    return (x - r, y - r, x + r, y + r)
 
 
 def _legend_values(top: int) -> list[int]:
@@ -181,7 +193,7 @@ def _legend(hits: list[_Hit], width: int, height: int) -> list[str]:
     values = _legend_values(hits[0].count if hits else 1)
     x = width - MARGIN - sum(2 * _radius(v) + 12 for v in values) + 12
     base = height - MARGIN - 14
-    out = [f'<text x="{_num(x)}" y="{_num(base - 2 * MAX_RADIUS - 6)}" font-size="11" fill="#444">Alerts</text>']
+    out = [f'<text x="{_num(x)}" y="{_num(base - 2 * MAX_RADIUS - 6)}" font-size="11" fill="#444">Stories</text>']
     for value in values:
         r = _radius(value)
         out.append(
