@@ -51,6 +51,7 @@ class Context:
     host_locks: dict[str, asyncio.Semaphore] = field(default_factory=dict)
     story_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     gazetteer: Gazetteer | None = None
+    metrics: Any = None  # monitor.metrics.Metrics: counters and histograms of this daemon (None: not counted)
     sleep: Sleep = asyncio.sleep  # waits that pace sends (tests pass a recorder)
     last_sent: dict[str, datetime] = field(default_factory=dict)  # channel -> its last send (Slack pacing)
 
