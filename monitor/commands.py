@@ -18,6 +18,7 @@ from monitor.errors import ConfigError, MonitorError
 from monitor.models import Alert
 from monitor.store import alerts as store_alerts
 from monitor.store import circuits as store_circuits
+from monitor.store import counts as store_counts
 from monitor.store import engine as store_engine
 from monitor.store import sources as store_sources
 
@@ -72,6 +73,9 @@ def status(path: Path) -> int:
     for row in store_sources.all_states(engine):
         print(f"{row['name']:<24} {_health(row):<22} last success: {row['last_success_at'] or 'never'}"
               f"{_timing(row)}")
+    totals = store_counts.read(engine)  # the same figures /metrics exports
+    health = ", ".join(f"{state} {n}" for state, n in sorted(totals.sources.items())) or "none polled yet"
+    print(f"stories: {totals.stories}, clusters: {totals.clusters}; sources: {health}")
     counts = store_alerts.counts(engine)
     shown = ["pending", "sending", "sent", "dead"] + [k for k in ("digest", "held") if counts.get(k)]
     print("alerts: " + ", ".join(f"{k} {counts.get(k, 0)}" for k in shown))

@@ -180,6 +180,10 @@ async def _record(ctx: Context, batch: Batch, delivery: Delivery) -> Decision:
         log.error("%s dead %s attempts=%d detail=%s", what[0], what[1], attempts, delivery.detail)
         await _tell_dead(ctx, batch, delivery, attempts)
         decision = Decision("dead")
+    if ctx.metrics is not None:
+        for row in batch.rows:
+            latency = (now - row.created_at).total_seconds() if decision.action == "sent" else None
+            ctx.metrics.delivered(batch.channel, decision.action, latency)
     return decision
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -37,6 +38,15 @@ async def poll_source(ctx: Context, source: Source, *, force: bool = False) -> P
         return PollReport(source=source.name, notes=("gone (HTTP 410): not polled until its url changes",))
     if not force and state.backing_off(now):
         return PollReport(source=source.name, notes=("not due",))
+    started = time.perf_counter()  # a duration for the metrics, not the injected wall clock
+    report = await _attempt(ctx, source, state, now)
+    if ctx.metrics is not None:
+        ctx.metrics.polled(source.name, report, time.perf_counter() - started)
+    return report
+
+
+async def _attempt(ctx: Context, source: Source, state: SourceState, now: datetime) -> PollReport:
+    """Poll once; a failure is classified and stored on the source, never raised."""
     try:
         report = await _poll(ctx, source, state, now)
     except FetchError as exc:

@@ -108,6 +108,22 @@ class WebSettings(_Model):
         return int(self.listen.rsplit(":", 1)[1])
 
 
+class MetricsSettings(_Model):
+    """The ops endpoint (``/healthz``, Prometheus ``/metrics``; monitor/web/ops.py): off unless ``settings.metrics``
+    is given."""
+
+    listen: StrictStr = Field(default="127.0.0.1:9464", pattern=r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+):\d{1,5}$")
+    token_env: StrictStr = "NEWS_MONITOR_METRICS_TOKEN"  # required (Bearer) when listen is not loopback
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
 class Settings(_Model):
     """Defaults and limits; every key is optional."""
 
@@ -139,6 +155,7 @@ class Settings(_Model):
     silence_factor: StrictFloat = Field(default=4.0, ge=1.0, le=1000.0)
     silence_min: Duration = timedelta(hours=6)
     web: WebSettings | None = None  # the status pages; off unless given (``web: {}`` for the defaults)
+    metrics: MetricsSettings | None = None  # /healthz and /metrics; off unless given (``metrics: {}``)
 
     @field_validator("interval", "min_interval", "max_interval")
     @classmethod
