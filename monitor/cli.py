@@ -1,4 +1,4 @@
-"""Command line: run, once, check, db upgrade, test-notify, status, alerts, web, demo.
+"""Command line: run, once, check, db upgrade, test-notify, status, alerts, web, demo, sources (OPML).
 
 Exit codes: 0 ok, 1 configuration or database error (a failing source is reported, not fatal).
 """
@@ -44,6 +44,7 @@ def _parser() -> argparse.ArgumentParser:
     tn.add_argument("channel")
     sub.add_parser("status", help="sources and outbox summary")
     _alerts_parser(sub)
+    _sources_parser(sub)
     web = sub.add_parser("web", help="serve the read-only status pages on the configured database (no polling)")
     web.add_argument("--listen", metavar="HOST:PORT", help="listen here instead of settings.web.listen "
                      "(default 127.0.0.1:8787)")
@@ -64,17 +65,35 @@ def _alerts_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
                        help="close the channel's circuit and requeue its held alerts")
 
 
+def _sources_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    src = sub.add_parser("sources", help="import sources from an OPML file, or export them as OPML")
+    actions = src.add_subparsers(dest="sources_action", required=True)
+    imp = actions.add_parser("import", help="append the OPML file's new feeds to the watchlist's sources:")
+    imp.add_argument("file", type=Path, help="an OPML export (Feedly, Inoreader, Miniflux, NetNewsWire...)")
+    imp.add_argument("--dry-run", action="store_true", help="print what would be added; change nothing")
+    exp = actions.add_parser("export", help="print the configured sources as OPML 2.0")
+    exp.add_argument("-o", "--output", type=Path, help="write to this file instead of standard output")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
     path = args.config or config_mod.default_path()
     try:
-        return _dispatch(args, path)
+        return (_sources if args.command == "sources" else _dispatch)(args, path)
     except MonitorError as exc:
         print(f"news-monitor: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         return 130
+
+
+def _sources(args: argparse.Namespace, path: Path) -> int:
+    from monitor import sources_cmd
+
+    if args.sources_action == "import":
+        return sources_cmd.import_opml(path, args.file, dry_run=args.dry_run)
+    return sources_cmd.export_opml(path, args.output)
 
 
 def _dispatch(args: argparse.Namespace, path: Path) -> int:

@@ -31,8 +31,6 @@ from collections.abc import Iterable, Iterator
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.models import PollReport
 from monitor.store import counts as store_counts
@@ -63,7 +61,7 @@ def failure_kind(kind: str) -> str:
 class Metrics:
     """The metrics of one daemon; ``engine`` (optional) adds the database gauges, read at each scrape."""
 
-    def __init__(self, engine: Engine | None = None) -> None:
+    def __init__(self, engine: store_counts.Engine | None = None) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
         self.polls = Counter("news_monitor_polls", "Polls by source and outcome (ok, not_modified, error).",
@@ -111,7 +109,7 @@ class StoreCollector(Collector):
     """Gauges counted in the database at scrape time (a few aggregate queries); a database that does not
     answer gives ``news_monitor_database_up 0`` instead of a failed scrape."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: store_counts.Engine) -> None:
         self.engine = engine
 
     def describe(self) -> Iterable[Metric]:
@@ -120,7 +118,7 @@ class StoreCollector(Collector):
     def collect(self) -> Iterable[Metric]:
         try:
             counts = store_counts.read(self.engine)
-        except SQLAlchemyError as exc:
+        except store_counts.DatabaseError as exc:
             log.warning("metrics: cannot count in the database: %s", " ".join(str(exc).split())[:300])
             counts = None
         return list(_families(counts))

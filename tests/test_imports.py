@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "monitor"
 
 PURE_STAGES = ("parse", "telegram", "extract", "normalize", "dedupe", "diff", "match", "alerting",
-               "presets", "gazetteer", "render", "render_parts", "render_slack", "render_html")
+               "presets", "gazetteer", "render", "render_parts", "render_slack", "render_html", "opml")
 NEVER_IN_PURE = ("asyncio", "httpx", "apprise", "sqlalchemy", "monitor.store", "monitor.context")
 OWNERS = {  # third-party library -> the only module (or package) that may import it
     "httpx": "monitor.fetch",

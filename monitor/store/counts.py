@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 
 from monitor.store.engine import reading
 from monitor.store.schema import alerts, clusters, sources, stories
@@ -42,3 +43,7 @@ def ping(engine: Engine) -> None:
     """``SELECT 1``: returns when the database answers, raises SQLAlchemyError when it does not."""
     with reading(engine) as conn:
         conn.execute(text("SELECT 1")).scalar_one()
+
+
+DatabaseError = SQLAlchemyError  # what read() and ping() raise when the database does not answer
+__all__ = ["Counts", "DatabaseError", "Engine", "ping", "read"]

@@ -17,8 +17,6 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4
-from sqlalchemy import Engine
-from sqlalchemy.exc import SQLAlchemyError
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -42,13 +40,13 @@ CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4  # text/plain; version=0.0.4; charset=ut
 
 async def healthz(request: Request) -> Response:
     """200 ``ok`` when the database answers in time, else 503 with the reason."""
-    engine: Engine = request.app.state.engine
+    engine: store_counts.Engine = request.app.state.engine
     timeout: float = request.app.state.health_timeout
     try:
         await asyncio.wait_for(asyncio.to_thread(store_counts.ping, engine), timeout)
     except TimeoutError:
         return PlainTextResponse(f"unavailable: the database did not answer within {timeout:g}s\n", 503)
-    except SQLAlchemyError as exc:
+    except store_counts.DatabaseError as exc:
         reason = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
         return PlainTextResponse(f"unavailable: database error: {reason}\n", 503)
     return PlainTextResponse("ok\n")
@@ -61,7 +59,7 @@ async def metrics(request: Request) -> Response:
     return Response(body, media_type=CONTENT_TYPE)
 
 
-def make_ops_app(engine: Engine, metrics_: Metrics, *, token: str | None = None,
+def make_ops_app(engine: store_counts.Engine, metrics_: Metrics, *, token: str | None = None,
                  health_timeout: float = HEALTH_TIMEOUT) -> Starlette:
     """``/healthz`` and ``/metrics`` over ``engine`` and ``metrics_``; ``token`` None: every client is trusted."""
     routes = [Route("/healthz", healthz, methods=["GET", "HEAD"]), Route("/metrics", metrics, methods=["GET", "HEAD"])]
