@@ -606,3 +606,49 @@ def test_channel_long_form_problems_all_at_once() -> None:
         "watchlist.yaml:6:18: channels.night.quiet_hours",
         "watchlist.yaml:7:17: channels.night.rate_limit",
     ]
+
+
+# ${NAME} falls back to the systemd credential $CREDENTIALS_DIRECTORY/NAME (LoadCredential=NAME:/path in the unit).
+CRED_TEXT = "channels:\n  desk: ${SLACK_WEBHOOK_URL}\n"
+
+
+def test_credential_env_var_wins(tmp_path: Path) -> None:
+    (tmp_path / "SLACK_WEBHOOK_URL").write_text("json://from-credential/x\n", encoding="utf-8")
+    env = {"SLACK_WEBHOOK_URL": "json://from-env/x", "CREDENTIALS_DIRECTORY": str(tmp_path)}
+    assert parse(CRED_TEXT, env).channels["desk"] == "json://from-env/x"
+
+
+def test_credential_file_used_when_env_var_unset(tmp_path: Path) -> None:
+    (tmp_path / "SLACK_WEBHOOK_URL").write_text("json://from-credential/x\r\n\n", encoding="utf-8")
+    (tmp_path / "SMTP_PASSWORD").write_bytes(b"p@ss word")  # no newline: kept as is
+    text = CRED_TEXT + "  mail: mailtos://desk:${SMTP_PASSWORD}@smtp.example.org\n"
+    cfg = parse(text, {"CREDENTIALS_DIRECTORY": str(tmp_path)})
+    assert cfg.channels["desk"] == "json://from-credential/x"
+    assert cfg.channels["mail"] == "mailtos://desk:p@ss word@smtp.example.org"
+
+
+def test_credential_missing_both_names_both_places(tmp_path: Path) -> None:
+    assert problems_of(CRED_TEXT, {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == [
+        f"watchlist.yaml:2:9: channels.desk: environment variable SLACK_WEBHOOK_URL is not set"
+        f" and there is no credential {tmp_path / 'SLACK_WEBHOOK_URL'}"]
+
+
+def test_credential_ignored_without_credentials_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "SLACK_WEBHOOK_URL").write_text("json://x/y", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)  # a file of that name in the working directory is not a credential
+    assert problems_of(CRED_TEXT, {}) == [
+        "watchlist.yaml:2:9: channels.desk: environment variable SLACK_WEBHOOK_URL is not set"]
+
+
+@pytest.mark.parametrize("kind", ["directory", "not utf-8"])
+def test_credential_unreadable_is_a_config_problem(tmp_path: Path, kind: str) -> None:
+    cred = tmp_path / "SLACK_WEBHOOK_URL"
+    if kind == "directory":
+        cred.mkdir()
+        reason = "cannot be read: Is a directory"
+    else:
+        cred.write_bytes(b"\xff\xfe")
+        reason = "is not UTF-8"
+    assert problems_of(CRED_TEXT, {"CREDENTIALS_DIRECTORY": str(tmp_path)}) == [
+        f"watchlist.yaml:2:9: channels.desk: environment variable SLACK_WEBHOOK_URL is not set"
+        f" and the credential {cred} {reason}"]

@@ -133,13 +133,45 @@ class _Builder:
         self.problems.append(f"{self.marks.filename}:{m.line + 1}:{m.column + 1}: {_dotted(path)}: {message}")
 
 
+def _credential(name: str, where: str, env: Mapping[str, str], problems: list[str]) -> str | None:
+    """``$CREDENTIALS_DIRECTORY/<name>`` (systemd ``LoadCredential=<name>:...``), trailing newlines stripped.
+
+    The credential id is exactly the variable name. None when there is no such file (or no
+    ``CREDENTIALS_DIRECTORY``); a file that exists but cannot be read is recorded as a problem."""
+    directory = env.get("CREDENTIALS_DIRECTORY")
+    if not directory:
+        return None
+    path = Path(directory) / name
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        problems.append(f"{where}: environment variable {name} is not set and the credential {path} "
+                        f"cannot be read: {exc.strerror or exc}")
+        return ""
+    try:
+        return raw.decode("utf-8").rstrip("\r\n")
+    except UnicodeDecodeError:
+        problems.append(f"{where}: environment variable {name} is not set and the credential {path} is not UTF-8")
+        return ""
+
+
 def _expand_env(value: str, where: str, env: Mapping[str, str], problems: list[str]) -> str:
+    """``${NAME}`` -> the environment variable NAME, else the systemd credential file
+    ``$CREDENTIALS_DIRECTORY/NAME``; neither is a problem naming the places looked at."""
+
     def repl(m: re.Match[str]) -> str:
         name = m.group(1)
-        if name not in env:
-            problems.append(f"{where}: environment variable {name} is not set")
-            return ""
-        return env[name]
+        if name in env:
+            return env[name]
+        secret = _credential(name, where, env, problems)
+        if secret is not None:
+            return secret
+        directory = env.get("CREDENTIALS_DIRECTORY")
+        also = f" and there is no credential {Path(directory) / name}" if directory else ""
+        problems.append(f"{where}: environment variable {name} is not set{also}")
+        return ""
 
     return _ENV.sub(repl, value)
 
