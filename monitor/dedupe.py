@@ -126,6 +126,9 @@ class ClusterIndex:
         self._lede = MinHashLSH(num_perm=num_perm, params=(min(bands, num_perm // rows), rows))
         self._members: dict[int, _Member] = {}
         self._by_time: list[tuple[datetime, int]] = []  # heap; entries may be stale after re-adds
+        # The highest story id this index has seen (indexed or not): stories another instance stored after it
+        # are fetched with ``id > last_id`` before a look-up (ingest's refresh).
+        self.last_id = 0
 
     def __len__(self) -> int:
         return len(self._members)
@@ -167,6 +170,7 @@ class ClusterIndex:
 
     def add(self, member_id: int, cluster_id: int, sig: Signature, seen_at: datetime) -> None:
         """Index a story (``member_id``, unique) as part of ``cluster_id``; empty texts are not indexed."""
+        self.mark(member_id)
         if sig.size == 0:
             return
         if member_id in self._members:
@@ -176,6 +180,10 @@ class ClusterIndex:
         self._lede.insert(member_id, _lean(lede), check_duplication=False)
         self._members[member_id] = _Member(cluster_id, seen_at, full, lede, sig.size)
         heapq.heappush(self._by_time, (seen_at, member_id))
+
+    def mark(self, member_id: int) -> None:
+        """Note that story ``member_id`` has been seen (``last_id``), e.g. one too old to index."""
+        self.last_id = max(self.last_id, member_id)
 
     def _remove(self, member_id: int) -> None:
         del self._members[member_id]

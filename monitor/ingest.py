@@ -109,17 +109,38 @@ async def _same_identity(ctx: Context, key: str, now: datetime) -> int | None:
 
 async def _store_new(ctx: Context, source_id: int, source: str, story: Story, now: datetime) -> tuple[str, int]:
     sig = dedupe.signature(story.title, story.text)
-    cluster_id = await _same_identity(ctx, story.key, now) or ctx.index.find(sig, now)
-    names = [source]
-    if cluster_id is not None:
-        names = await ctx.db(store_stories.cluster_sources, ctx.engine, cluster_id)
-        names = [*names, source] if source not in names else names
-    drafts = alerting.plan_new(story, match(ctx.watchlist, story.title, story.text), names, now=now,
-                               max_age=ctx.config.settings.max_age)
-    story_id, cluster_id_new, created = await ctx.db(
-        store_stories.insert_new, ctx.engine, source_id, story, sig.to_bytes(), cluster_id, drafts, now)
-    ctx.index.add(story_id, cluster_id_new, sig, now)
-    return ("new" if cluster_id is None else "duplicate"), created
+    for attempt in range(STORE_ATTEMPTS):
+        await _refresh_index(ctx, now)
+        cluster_id = await _same_identity(ctx, story.key, now) or ctx.index.find(sig, now)
+        names = [source]
+        if cluster_id is not None:
+            names = await ctx.db(store_stories.cluster_sources, ctx.engine, cluster_id)
+            names = [*names, source] if source not in names else names
+        drafts = alerting.plan_new(story, match(ctx.watchlist, story.title, story.text), names, now=now,
+                                   max_age=ctx.config.settings.max_age)
+        # Stored only if no other instance stored a story since the look-up; else look again with it.
+        seen_up_to = ctx.index.last_id if attempt < STORE_ATTEMPTS - 1 else None
+        stored = await ctx.db(store_stories.insert_new, ctx.engine, source_id, story, sig.to_bytes(), cluster_id,
+                              drafts, now, seen_up_to)
+        if stored is not None:
+            story_id, cluster_id_new, created = stored
+            ctx.index.add(story_id, cluster_id_new, sig, now)
+            return ("new" if cluster_id is None else "duplicate"), created
+    raise AssertionError("the last attempt stores unconditionally")  # pragma: no cover
+
+
+STORE_ATTEMPTS = 5  # look-ups of a new story raced by other instances' stores before it is stored regardless
+
+
+async def _refresh_index(ctx: Context, now: datetime) -> None:
+    """Add to the dedup index the stories other instances (on the same database) stored since it last looked."""
+    since = now - ctx.config.settings.dedup_window
+    for story_id, cluster_id, sig, seen in await ctx.db(store_stories.signatures_after, ctx.engine,
+                                                         ctx.index.last_id, since):
+        if sig is None:
+            ctx.index.mark(story_id)
+        else:
+            ctx.index.add(story_id, cluster_id, dedupe.Signature.from_bytes(sig), seen)
 
 
 def _one_line(text: str) -> str:

@@ -667,10 +667,14 @@ FEED = b"""<?xml version="1.0" encoding="utf-8"?>
 """
 
 
-async def two_instances_poll_one_feed(tmp_path: Path, clock: FakeClock, gazetteer: Gazetteer) -> tuple[int, int]:
+async def two_instances_poll_one_feed(tmp_path: Path, clock: FakeClock, gazetteer: Gazetteer, *,
+                                      leased: bool = False) -> tuple[int, int]:
     """Two daemons (two contexts on one database) poll the same feed at the same moment; returns (fetches of
-    the feed, alert rows)."""
+    the feed, alert rows). ``leased``: each runs its dispatcher (which leases what is due) instead of calling
+    ``poll_source`` straight away."""
+    from monitor.daemon import Daemon
     from monitor.pipeline import poll_source
+    from monitor.systemd import Notifier
 
     feed = Reply(body=FEED, headers=(("Content-Type", "application/rss+xml"),), delay=0.3)
     with WebhookReceiver(default=feed) as server:
@@ -679,7 +683,13 @@ async def two_instances_poll_one_feed(tmp_path: Path, clock: FakeClock, gazettee
                          "watches: [{name: push, any: [counteroffensive]}]\n", "t.yaml", environ={})
         async with context(cfg, clock, gazetteer) as first, context(cfg, clock, gazetteer) as second:
             source = cfg.sources[0]
-            await asyncio.gather(poll_source(first, source), poll_source(second, source))
+            if leased:
+                daemons = [Daemon(ctx=c, config_path=tmp_path / "d15.yaml", gazetteer=gazetteer,
+                                  notifier=Notifier(environ={})) for c in (first, second)]
+                await asyncio.gather(*(d.dispatch_job() for d in daemons))
+                await asyncio.gather(*(t for d in daemons for t in d.poll_tasks))
+            else:
+                await asyncio.gather(poll_source(first, source), poll_source(second, source))
             fetches = len(server.requests)
             with first.engine.connect() as conn:
                 rows = conn.execute(select(func.count()).select_from(alerts)).scalar() or 0
@@ -692,11 +702,11 @@ async def test_D15_two_instances_polling_one_feed_queue_its_alert_once(
     assert rows == 1  # P2.1 holds even when both fetched
 
 
-@pytest.mark.xfail(strict=True, reason="issue 7 (several instances): no feed leases yet, so two instances that find "
-                   "a source due both fetch it (D15 asks for SKIP LOCKED or lease_until on sources)")
 async def test_D15_two_instances_fetch_a_due_feed_once(tmp_path: Path, clock: FakeClock, gazetteer: Gazetteer) -> None:
-    fetches, _ = await two_instances_poll_one_feed(tmp_path, clock, gazetteer)
-    assert fetches == 1
+    """Issue 7: the dispatcher leases a due source (sources.lease_owner/lease_until), so the other instance,
+    finding it due at the same moment, skips it."""
+    fetches, rows = await two_instances_poll_one_feed(tmp_path, clock, gazetteer, leased=True)
+    assert (fetches, rows) == (1, 1)
 
 
 async def test_D16_a_poison_alert_is_dead_lettered_and_later_alerts_still_go_out(

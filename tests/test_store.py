@@ -240,3 +240,45 @@ def test_database_urls(url: str, expected: str) -> None:
     else:
         assert eng.url.drivername == expected
         eng.dispose()
+
+
+LEASE = timedelta(minutes=3)
+
+
+def test_two_owners_claim_due_sources_disjointly(engine: Engine, clock: FakeClock) -> None:
+    names = [f"s{i}" for i in range(6)]
+    urls = {n: f"https://example.org/{n}" for n in names}
+    first = store_sources.claim_due(engine, names, clock(), owner="a", lease=LEASE, limit=4, urls=urls)
+    second = store_sources.claim_due(engine, names, clock(), owner="b", lease=LEASE, limit=4, urls=urls)
+    assert len(first) == 4 and second == set(names) - first  # unknown names were inserted, then leased
+    assert store_sources.claim_due(engine, names, clock(), owner="c", lease=LEASE, limit=10) == set()
+    assert store_sources.ensure(engine, "s0", urls["s0"]).url == urls["s0"]
+    released = sorted(first)[0]
+    store_sources.release(engine, released, "b")  # not b's lease: kept
+    assert store_sources.claim_due(engine, names, clock(), owner="c", lease=LEASE, limit=10) == set()
+    store_sources.release(engine, released, "a")
+    assert store_sources.claim_due(engine, names, clock(), owner="c", lease=LEASE, limit=10) == {released}
+
+
+def test_an_expired_source_lease_is_taken_over(engine: Engine, clock: FakeClock) -> None:
+    assert store_sources.claim_due(engine, ["axios"], clock(), owner="dead", lease=LEASE, limit=1) == {"axios"}
+    assert store_sources.claim_due(engine, ["axios"], clock() + LEASE, owner="b", lease=LEASE, limit=1) == set()
+    later = clock() + LEASE + timedelta(seconds=1)
+    assert store_sources.claim_due(engine, ["axios"], later, owner="b", lease=LEASE, limit=1) == {"axios"}
+    store_sources.release(engine, "axios", "dead")  # the old owner's late release leaves b's lease alone
+    assert store_sources.claim_due(engine, ["axios"], later, owner="c", lease=LEASE, limit=1) == set()
+
+
+def test_disabled_or_not_due_sources_are_not_claimed_unless_forced(engine: Engine, clock: FakeClock) -> None:
+    gone = store_sources.ensure(engine, "gone", "https://example.org/gone")
+    store_sources.disable(engine, gone.id, clock(), "http_status", "HTTP 410")
+    waiting = store_sources.ensure(engine, "waiting", "https://example.org/waiting")
+    store_sources.record_failure(engine, waiting.id, clock(), "timeout", "slow", clock() + timedelta(minutes=10))
+    store_sources.ensure(engine, "due", "https://example.org/due")
+    names = ["gone", "waiting", "due"]
+    assert store_sources.claim_due(engine, names, clock(), owner="a", lease=LEASE, limit=10) == {"due"}
+    assert store_sources.claim_due(engine, names, clock(), owner="b", lease=LEASE, limit=10, force=True) == {
+        "gone", "waiting"}  # burst mode: due or not, only live leases count
+    later = clock() + timedelta(minutes=10)
+    store_sources.release(engine, "waiting", "b")
+    assert store_sources.claim_due(engine, names, later, owner="c", lease=LEASE, limit=10) == {"waiting", "due"}

@@ -68,6 +68,8 @@ sources = Table(
     Column("gap_count", Integer, nullable=False, default=0),  # Telegram: times posts could not be recovered
     Column("missed_posts", Integer, nullable=False, default=0),  # ...and how many post ids in all
     Column("last_gap", Text),  # the last such report, e.g. "posts 116-143 (28) at 2026-11-26T08:00Z"
+    Column("lease_owner", String(128)),  # the instance polling it now ("host:pid:random"), see sources.claim_due
+    Column("lease_until", DateTime),  # ...until then; an expired lease (a dead instance) is taken over
 )
 
 # Small daemon-wide facts that must survive a restart (e.g. "an outage notice was sent").

@@ -3,11 +3,15 @@ moved (301) and gone (410) URLs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import os
+import secrets
+import socket
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, case, func, insert, select, update
+from sqlalchemy import Connection, Engine, RowMapping, and_, case, func, insert, or_, select, true, update
 
 from monitor.store.engine import reading
 from monitor.store.schema import naive, sources, stories
@@ -153,6 +157,73 @@ def due(engine: Engine, names: Iterable[str], now: datetime) -> set[str]:
     stamp = naive(now)
     ready = {r.name for r in rows if r.disabled_at is None and (r.next_poll_at is None or r.next_poll_at <= stamp)}
     return (ready | (wanted - known)) & wanted
+
+
+def instance_id() -> str:
+    """A lease owner for this process: ``host:pid:random`` (a restarted process is a new owner)."""
+    return f"{socket.gethostname()[:64]}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def claim_due(engine: Engine, names: Iterable[str], now: datetime, *, owner: str, lease: timedelta, limit: int,
+              force: bool = False, urls: Mapping[str, str] | None = None) -> set[str]:
+    """Lease up to ``limit`` of ``names`` to ``owner`` until ``now + lease`` and return them: those due (never
+    polled, or ``next_poll_at`` reached; not disabled) that no instance holds a live lease on. ``force`` (burst
+    mode) ignores when they are due and whether they are disabled, only live leases.
+
+    A name the store has not seen is inserted first (its URL from ``urls``; ``ensure`` sets it at the poll)
+    so it can be leased. PostgreSQL skips the rows other instances are claiming (``FOR UPDATE SKIP LOCKED``);
+    SQLite serialises writers with BEGIN IMMEDIATE. Most overdue first."""
+    wanted = sorted(set(names))
+    if not wanted or limit <= 0:
+        return set()
+    _insert_unknown(engine, wanted, urls or {})
+    t = naive(now)
+    ready = true() if force else and_(sources.c.disabled_at.is_(None),
+                                      or_(sources.c.next_poll_at.is_(None), sources.c.next_poll_at <= t))
+    free = select(sources.c.id).where(
+        sources.c.name.in_(wanted), ready, or_(sources.c.lease_until.is_(None), sources.c.lease_until < t),
+    ).order_by(sources.c.next_poll_at.is_not(None), sources.c.next_poll_at, sources.c.id).limit(limit)
+    stmt = (
+        update(sources)
+        .where(sources.c.id.in_(free.with_for_update(skip_locked=True).scalar_subquery()))
+        .values(lease_owner=owner, lease_until=naive(now + lease))
+        .returning(sources.c.name)
+    )
+    with engine.begin() as conn:
+        return set(conn.execute(stmt).scalars())
+
+
+def _insert_unknown(engine: Engine, names: list[str], urls: Mapping[str, str]) -> None:
+    """Insert rows for the names the store lacks (idempotent across instances)."""
+    with reading(engine) as conn:
+        known = set(conn.execute(select(sources.c.name).where(sources.c.name.in_(names))).scalars())
+    missing = [n for n in names if n not in known]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        stmt = _insert_ignore(conn).values([
+            {"name": n, "url": urls.get(n, ""), "config_url": urls.get(n), "error_count": 0, "health": "ok"}
+            for n in missing])
+        conn.execute(stmt)
+
+
+def _insert_ignore(conn: Connection) -> Any:
+    """INSERT INTO sources ... ON CONFLICT DO NOTHING for the connection's dialect."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(sources).on_conflict_do_nothing()
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(sources).on_conflict_do_nothing()
+
+
+def release(engine: Engine, name: str, owner: str) -> None:
+    """Give up ``owner``'s lease on ``name`` (after its poll recorded the result); a lease another instance
+    took over meanwhile is left alone."""
+    with engine.begin() as conn:
+        conn.execute(update(sources).where(sources.c.name == name, sources.c.lease_owner == owner)
+                     .values(lease_owner=None, lease_until=None))
 
 
 def post_counts(conn: Connection, now: datetime, source_id: int | None = None) -> dict[int, tuple[int, int]]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, insert, select, update
+from sqlalchemy import Connection, CursorResult, Engine, case, func, insert, select, update
 
 from monitor.models import AlertDraft, Story
 from monitor.store.engine import reading
@@ -80,6 +80,9 @@ def cluster_sources(engine: Engine, cluster_id: int) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+STORY_LOCK = 0x6E6D5354  # PostgreSQL advisory lock key ("nmST"): new stories are stored one at a time
+
+
 def insert_new(
     engine: Engine,
     source_id: int,
@@ -88,13 +91,23 @@ def insert_new(
     cluster_id: int | None,
     drafts: list[AlertDraft],
     now: datetime,
-) -> tuple[int, int, int]:
+    seen_up_to: int | None = None,
+) -> tuple[int, int, int] | None:
     """Store a new story (a new cluster unless ``cluster_id``), version 1 and its alerts, atomically.
 
-    Returns (story id, cluster id, alert rows created).
+    Returns (story id, cluster id, alert rows created); None, storing nothing, when ``seen_up_to`` is given
+    and a story with a higher id exists: another instance stored one since the caller's dedup look-up, which
+    the caller must see first (so two copies polled by two instances cannot start two clusters). New stories
+    are stored one at a time across instances (PostgreSQL: a transaction advisory lock; SQLite: BEGIN
+    IMMEDIATE), so story ids are committed in order and ``id > seen_up_to`` misses none.
     """
     t = naive(now)
     with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(select(func.pg_advisory_xact_lock(STORY_LOCK)))
+        if seen_up_to is not None and conn.execute(
+                select(stories.c.id).where(stories.c.id > seen_up_to).limit(1)).first() is not None:
+            return None
         if cluster_id is None:
             cluster_id = _new_id(conn.execute(
                 insert(clusters).values(first_seen_at=t, last_seen_at=t, member_count=1)))
@@ -184,3 +197,20 @@ def recent_signatures(engine: Engine, since: datetime) -> Iterator[tuple[int, in
     with reading(engine) as conn:
         for sid, cid, sig, seen in conn.execute(query):
             yield sid, cid, sig, aware(seen)
+
+
+def signatures_after(
+    engine: Engine, after: int, since: datetime
+) -> list[tuple[int, int, bytes | None, datetime]]:
+    """(story id, cluster id, signature, first seen) of the stories with an id above ``after``, by id: those
+    another instance stored since this one last looked. The signature is None for a story first seen before
+    ``since`` (outside the dedup window: only its id counts)."""
+    recent = stories.c.first_seen_at >= naive(since)
+    query = (
+        select(stories.c.id, stories.c.cluster_id, case((recent, stories.c.signature), else_=None),
+               stories.c.first_seen_at)
+        .where(stories.c.id > after)
+        .order_by(stories.c.id)
+    )
+    with reading(engine) as conn:
+        return [(sid, cid, sig, aware(seen)) for sid, cid, sig, seen in conn.execute(query)]
