@@ -11,6 +11,7 @@ import logging
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,9 @@ STOP_GRACE = 25.0
 LATE_CANCEL_WAIT = 2.0  # seconds for work cancelled at the end of the grace period to unwind
 # Settings read once when the context is built (engine, dedup index, HTTP client) or the status pages start
 # (``web``: listen address, token, and the public URL alert links use): a reload cannot apply them.
-RESTART_ONLY = ("dedup_window", "dedup_threshold", "dedup_containment", "user_agent", "web")
+RESTART_ONLY = ("dedup_window", "dedup_threshold", "dedup_containment", "user_agent", "web", "metrics")
+LEASE_MARGIN = timedelta(minutes=2)  # a source lease: 2 x fetch_timeout + this (or the interval if shorter)
+CLAIM_ROUNDS = 8  # dispatch leases at most this many x max_polls sources at once (the rest wait in the store)
 WEB_STOP_WAIT = 10.0  # seconds the status pages get to close after the daemon stopped its work
 
 
@@ -84,14 +87,29 @@ def channel_problems(channels: Mapping[str, str]) -> list[str]:
     return problems
 
 
+def poll_lease(cfg: Config) -> timedelta:
+    """How long an instance holds a source it polls: two fetch timeouts and a margin, at most the poll interval
+    (its lease then lapses, e.g. when the instance died, and another instance takes the source over)."""
+    return cfg.settings.fetch_timeout * 2 + min(LEASE_MARGIN, cfg.settings.interval)
+
+
 async def run_once(ctx: Context) -> tuple[list[PollReport], DrainReport]:
     """Burst mode: poll every source once (bounded concurrency), check their health, then send every due
-    alert and notice."""
+    alert and notice. A source another instance (a running daemon) is polling is skipped."""
     limit = asyncio.Semaphore(ctx.config.settings.max_polls)
+    owner = store_sources.instance_id()
 
     async def one(source: Source) -> PollReport:
         async with limit:
-            return await poll_source(ctx, source, force=True)
+            claimed = await ctx.db(store_sources.claim_due, ctx.engine, [source.name], ctx.clock(), owner=owner,
+                                   lease=poll_lease(ctx.config), limit=1, force=True,
+                                   urls={source.name: source.fetch_url})
+            if not claimed:
+                return PollReport(source=source.name, notes=("being polled by another instance",))
+            try:
+                return await poll_source(ctx, source, force=True)
+            finally:
+                await ctx.db(store_sources.release, ctx.engine, source.name, owner)
 
     results = await asyncio.gather(*(one(s) for s in ctx.config.sources), return_exceptions=True)
     reports = []
@@ -127,16 +145,23 @@ class Daemon:
     stopping: bool = False  # set when stopping begins: jobs then start no new work
     web_app: Any = None  # the status pages (``settings.web``), built before READY
     web_task: asyncio.Task[None] | None = None
+    ops_task: asyncio.Task[None] | None = None
+    owner: str = field(default_factory=store_sources.instance_id)  # this instance's name on source leases
 
     async def dispatch_job(self) -> None:
-        """Start a poll for every configured source that is due and not already being polled."""
+        """Start a poll for every configured source that is due and not already being polled, leasing each
+        to this instance (others on the same database skip it until the poll released it or the lease ran
+        out). At most a few rounds of ``max_polls`` are leased at once, so leases do not lapse in the queue."""
         if self.stopping:
             return
-        sources = self.ctx.config.sources
+        sources = [s for s in self.ctx.config.sources if s.name not in self.polling]
+        room = self.ctx.config.settings.max_polls * CLAIM_ROUNDS - len(self.polling)
         try:
-            due = await self.ctx.db(store_sources.due, self.ctx.engine, [s.name for s in sources], self.ctx.clock())
+            due = await self.ctx.db(store_sources.claim_due, self.ctx.engine, [s.name for s in sources],
+                                    self.ctx.clock(), owner=self.owner, lease=poll_lease(self.ctx.config),
+                                    limit=room, urls={s.name: s.fetch_url for s in sources})
         except MonitorError as exc:
-            log.error("dispatch: cannot read which sources are due: %s", exc)
+            log.error("dispatch: cannot lease the sources that are due: %s", exc)
             return
         for source in sources:
             if source.name in due and source.name not in self.polling:
@@ -156,11 +181,19 @@ class Daemon:
                 report = await self._tracked(poll_source(self.ctx, source))
         finally:
             self.polling.discard(source.name)
+            await self._release(source.name)
         if report is None:  # cancelled at the end of the stop grace period
             return
         self.last_poll = f"{source.name} at {self.ctx.clock().strftime('%H:%M:%S')}"
         if report.alerts and not self.stopping:  # when stopping, the final drain sends them
             await self.drain_job()
+
+    async def _release(self, name: str) -> None:
+        """Give the source's lease back (a failure leaves it to expire)."""
+        try:
+            await self.ctx.db(store_sources.release, self.ctx.engine, name, self.owner)
+        except MonitorError as exc:
+            log.warning("poll source=%s: cannot release its lease (it expires): %s", name, exc)
 
     async def drain_job(self) -> None:
         if self.stopping:
@@ -261,6 +294,30 @@ class Daemon:
             self.web_app = make_app(self.ctx.engine, self.ctx.config, gazetteer=self.gazetteer,
                                     clock=self.ctx.clock)
 
+    def build_metrics(self) -> None:
+        """With ``settings.metrics``: count from the first poll, and check the endpoint's token before READY."""
+        settings = self.ctx.config.settings.metrics
+        if settings is None:
+            return
+        from monitor.metrics import Metrics
+        from monitor.web.ops import resolve_token  # prometheus-client and starlette only when metrics are on
+
+        resolve_token(settings)  # ConfigError naming the variable, like the status pages
+        self.ctx.metrics = Metrics(self.ctx.engine)
+
+    def start_metrics(self) -> None:
+        """Serve /metrics and /healthz beside the polling (after READY)."""
+        if self.ctx.config.settings.metrics is not None and self.ops_task is None:
+            self.ops_task = asyncio.create_task(self._run_ops())
+
+    async def _run_ops(self) -> None:
+        from monitor.web.ops import run_ops_server
+
+        try:
+            await run_ops_server(self.ctx, self.stop_event)
+        except Exception as exc:
+            log.error("metrics: /metrics and /healthz are down (polling goes on): %s", exc)
+
     def refresh_web(self, cfg: Config) -> None:
         """After a reload the pages show the new sources and watches (their own settings.web is restart-only)."""
         if self.web_app is None:
@@ -287,11 +344,13 @@ class Daemon:
             log.error("web: the status pages are down (polling goes on): %s", exc)
 
     async def _stop_web(self) -> None:
-        """Let the status pages close (open requests get uvicorn's grace), cancelling them if they hang."""
-        if self.web_task is None:
+        """Let the status pages and the metrics endpoint close (open requests get uvicorn's grace), cancelling
+        them if they hang."""
+        tasks = [t for t in (self.web_task, self.ops_task) if t is not None]
+        if not tasks:
             return
         self.stop_event.set()
-        _, late = await asyncio.wait([self.web_task], timeout=WEB_STOP_WAIT)
+        _, late = await asyncio.wait(tasks, timeout=WEB_STOP_WAIT)
         for task in late:
             log.warning("web: the status pages did not close in %gs; cancelling them", WEB_STOP_WAIT)
             task.cancel()
@@ -299,6 +358,7 @@ class Daemon:
 
     async def serve(self) -> None:
         self.build_web()
+        self.build_metrics()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
@@ -315,6 +375,7 @@ class Daemon:
                  len(self.ctx.config.watches), ",".join(sorted(self.ctx.channels)))
         watchdog = asyncio.create_task(self.watchdog())
         self.start_web()
+        self.start_metrics()
         await self.stop_event.wait()
         await self._stop(watchdog)
 

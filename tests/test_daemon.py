@@ -365,3 +365,32 @@ async def test_dispatch_polls_each_due_source_once_and_skips_the_rest(
         release.set()
         await asyncio.gather(*live.poll_tasks)
     assert live.polling == set() and sorted(polled) == ["a", "b"]
+
+
+async def test_the_watchdog_is_withheld_while_the_database_hangs(
+    live: Daemon, notify: NotifySocket, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """WATCHDOG=1 comes only from the working loop and only after the database answered: a hung database (a
+    ping that never returns) means no ping, so systemd restarts the service; once it answers, pings resume."""
+    live.notifier = Notifier(environ={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "200000"})
+    answer = threading.Event()
+
+    def hung_ping(engine: object) -> bool:
+        return answer.wait(5)
+
+    monkeypatch.setattr(daemon_mod.store_engine, "ping", hung_ping)
+    notify.sock.setblocking(False)
+    task = asyncio.create_task(live.watchdog())
+    await asyncio.sleep(0.6)  # three watchdog intervals with the database hung
+    received = []
+    with contextlib.suppress(BlockingIOError):
+        while True:
+            received.append(notify.sock.recv(4096).decode())
+    assert not [m for m in received if "WATCHDOG=1" in m]
+    assert "database does not answer; withholding the watchdog ping" in caplog.text
+    answer.set()
+    notify.sock.setblocking(True)
+    msg = await asyncio.to_thread(notify.wait_for, "WATCHDOG=1", 5.0)
+    assert "alerts pending" in msg
+    live.stop_event.set()
+    await asyncio.wait_for(task, 5)

@@ -277,3 +277,25 @@ def test_web_command_bad_listen(tmp_path: Path) -> None:
     proc = cli("-c", str(path), "web", "--listen", "no-port-here")
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 1 and "--listen 'no-port-here': expected HOST:PORT" in err
+
+
+async def test_daemon_serves_metrics_and_healthz_counting_its_polls(tmp_path: Path, feeds: FixtureServer) -> None:
+    """settings.metrics: the daemon counts from its first poll and serves /metrics and /healthz on loopback."""
+    port = free_port()
+    path = watchlist(tmp_path, feeds.base, "null")
+    path.write_text(path.read_text(encoding="utf-8").replace(
+        "  web: null\n", f"  metrics: {{listen: '127.0.0.1:{port}'}}\n", 1), encoding="utf-8")
+    d, task = await start_daemon(path)
+    try:
+        assert d.ctx.metrics is not None
+        await until(lambda: answers(f"http://127.0.0.1:{port}/healthz"))
+
+        async def polled() -> bool:
+            async with httpx.AsyncClient() as client:
+                text = (await client.get(f"http://127.0.0.1:{port}/metrics")).text
+            return 'news_monitor_polls_total{outcome="ok",source="axios"} 1.0' in text
+
+        await until(polled)
+    finally:
+        await stop_daemon(d, task)
+    assert d.ops_task is not None and d.ops_task.done()
