@@ -6,7 +6,8 @@ watched term or place that the previous version lacked and that no alert of its 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 
 from monitor.models import Alert, AlertDraft, Change, Match, Story
@@ -73,6 +74,34 @@ def plan_new(
     return [d for m in matches for d in _drafts(story, m, "new", sources, None, m.hits)]
 
 
+_THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")
+_FIGURE = re.compile(r"(?<![\w.,])\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+(?![\w])|(?<![\w.,])\d+(?:[.,]\d+)?(?![\w])")
+
+
+TermHits = Callable[[str], Mapping[str, frozenset[str]]]
+
+
+def figures(sentences: Iterable[str], term_hits: TermHits) -> dict[str, frozenset[str]]:
+    """Per watch, the numbers that stand in a sentence naming one of its terms ("3,000 square kilometers",
+    "понад 3000 кв. км"): labels ``figure:<digits>`` (separators dropped, so "3 000" = "3,000" = "3000")."""
+    out: dict[str, set[str]] = {}
+    for sentence in sentences:
+        numbers = {_digits(m.group()) for m in _FIGURE.finditer(sentence)}
+        if not numbers:
+            continue
+        for watch, found in term_hits(sentence).items():
+            if any(not h.startswith("place:") for h in found):  # a watched term, not only a place
+                out.setdefault(watch, set()).update(f"figure:{n}" for n in numbers)
+    return {watch: frozenset(found) for watch, found in out.items()}
+
+
+def _digits(number: str) -> str:
+    compact = re.sub(r"[ \u00a0\u202f]", "", number)
+    if _THOUSANDS.fullmatch(compact):
+        return re.sub(r"[.,]", "", compact)
+    return compact.replace(",", ".")
+
+
 def plan_update(
     story: Story,
     change: Change | None,
@@ -82,6 +111,7 @@ def plan_update(
     sources: Sequence[str],
     *,
     added_hits: Mapping[str, frozenset[str]] | None = None,
+    new_figures: Mapping[str, frozenset[str]] | None = None,
     now: datetime | None = None,
     max_age: timedelta | None = None,
 ) -> list[AlertDraft]:
@@ -89,7 +119,9 @@ def plan_update(
     older than ``max_age``), else "update" when the version adds watched terms or places that
     neither the previous version nor any earlier alert of the cluster had, and that stand in the
     sentences the version really added (``added_hits`` per watch; a corrected spelling is not an
-    added sentence). Cosmetic edits (``change is None``) never alert."""
+    added sentence), or when a figure next to a watched term changed (``new_figures`` per watch: numbers in
+    added sentences with a watched term that the previous version and earlier alerts did not have, e.g.
+    "2,000 square kilometers" -> "3,000"). Cosmetic edits (``change is None``) never alert."""
     if change is None:
         return []
     stale = now is not None and max_age is not None and is_stale(story, now, max_age)
@@ -103,6 +135,7 @@ def plan_update(
         fresh = m.hits - before.get(m.watch, frozenset()) - done
         if added_hits is not None:
             fresh &= added_hits.get(m.watch, frozenset())
+        fresh |= (new_figures or {}).get(m.watch, frozenset()) - done
         if fresh and change.added:
-            drafts += _drafts(story, m, "update", sources, change, m.hits | done)
+            drafts += _drafts(story, m, "update", sources, change, m.hits | done | fresh)
     return drafts

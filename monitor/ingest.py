@@ -12,7 +12,7 @@ from monitor.context import Context
 from monitor.errors import StoreError
 from monitor.match import hits as match_hits
 from monitor.match import match
-from monitor.models import ParseResult, PollReport, RawItem, Story
+from monitor.models import Change, ParseResult, PollReport, RawItem, Story
 from monitor.store import stories as store_stories
 
 log = logging.getLogger("monitor.poll")
@@ -88,11 +88,27 @@ async def _store_story(ctx: Context, source_id: int, source: str, story: Story, 
     alerted = await ctx.db(store_stories.alerted_hits, ctx.engine, known.cluster_id)
     names = await ctx.db(store_stories.cluster_sources, ctx.engine, known.cluster_id)
     added = match_hits(ctx.watchlist, "\n".join(change.added)) if change else {}
-    drafts = alerting.plan_update(story, change, matches, previous, alerted, names, added_hits=added, now=now,
+    drafts = alerting.plan_update(story, change, matches, previous, alerted, names, added_hits=added,
+                                  new_figures=_new_figures(ctx, change, known.title, known.text), now=now,
                                   max_age=ctx.config.settings.max_age)
     created = await ctx.db(store_stories.insert_version, ctx.engine, known, story, drafts, now)
     log.debug("version source=%s key=%s alerts=%d", source, story.key, created)
     return "version", created
+
+
+def _new_figures(ctx: Context, change: Change | None, title: str, text: str) -> dict[str, frozenset[str]]:
+    """Per watch, figures next to its terms in the added sentences that the previous version did not have."""
+    if change is None or not change.added:
+        return {}
+
+    def term_hits(sentence: str) -> dict[str, frozenset[str]]:
+        return match_hits(ctx.watchlist, sentence)
+
+    now = alerting.figures(change.added, term_hits)
+    if not now:
+        return {}
+    before = alerting.figures([title, *diff.sentences(text)], term_hits)
+    return {w: fresh for w, found in now.items() if (fresh := found - before.get(w, frozenset()))}
 
 
 _SHARED_KEYS = ("t.me/", "link:")  # identities that mean the same thing in any source

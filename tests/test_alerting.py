@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from monitor import alerting
 from monitor.alerting import excerpt, plan_new, plan_update
 from monitor.models import Change, Match, Story
 
@@ -73,3 +74,26 @@ def test_stale_entries_never_alert(age_hours: int, published: bool, expected: in
     now = datetime(2022, 9, 11, 16, 0, tzinfo=UTC)
     story = replace(STORY, published=now - timedelta(hours=age_hours) if published else None)
     assert len(plan_new(story, [m()], ["a"], now=now, max_age=timedelta(hours=72))) == expected
+
+
+def _term_hits(sentence: str) -> dict[str, frozenset[str]]:
+    """A stand-in for match.hits: watch w's term is "square kilometers", its place Izium."""
+    found = {"square kilometers"} if "square kilometers" in sentence or "кв. км" in sentence else set()
+    found |= {"place:Izium"} if "Izium" in sentence else set()
+    return {"w": frozenset(found)}
+
+
+@pytest.mark.parametrize(
+    ("sentence", "expected"),
+    [
+        ("Forces retook more than 3,000 square kilometers.", {"figure:3000"}),
+        ("Forces retook more than 3 000 square kilometers.", {"figure:3000"}),
+        ("Forces retook more than 3000 square kilometers.", {"figure:3000"}),
+        ("понад 3000 кв. км повернуто", {"figure:3000"}),
+        ("Forces retook 2.5 thousand square kilometers.", {"figure:2.5"}),
+        ("Forces entered Izium on 10 September.", set()),  # a place alone is no watched term
+        ("The weather was 12 degrees.", set()),
+    ],
+)
+def test_figures_are_numbers_beside_a_watched_term(sentence: str, expected: set[str]) -> None:
+    assert alerting.figures([sentence], _term_hits).get("w", frozenset()) == expected

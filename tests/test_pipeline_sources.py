@@ -23,6 +23,7 @@ from monitor.daemon import run_once
 from monitor.pipeline import check_health
 from monitor.store import sources as store_sources
 from monitor.store.schema import alerts, stories
+from monitor.store.schema import alerts as alerts_table
 from tests.conftest import FakeClock
 from tests.loopback import Reply
 from tests.test_pipeline import HTML, Env, FeedServer, Item, feed, gazetteer, neutral, rss, tg_page
@@ -295,3 +296,35 @@ async def test_everything_failing_at_once_is_one_outage_notice(make_env: EnvFact
         env.clock.advance(hours=1)
     texts = [n["excerpt"] for n in notices(env)]
     assert len(texts) == 1 and texts[0].startswith("Outage: 4 of 4 sources are failing (connect_error 4).")
+
+
+# -- update alerts about facts ----------------------------------------------------------------------------
+
+GAIN = ("Ukrainian forces recaptured Izium on Saturday after Russian troops withdrew from the city.\n"
+        "The general staff said more than 2,000 square kilometers had been returned to Ukrainian control.\n"
+        "Officials in Kharkiv said engineers were clearing mines from the main roads into the region.")
+
+
+@pytest.mark.parametrize(
+    ("edit", "alerts"),
+    [
+        pytest.param(lambda t: t.replace("2,000", "3,000"), 1, id="a figure beside a watched term changed"),
+        pytest.param(lambda t: t.replace("2,000", "2 000"), 0, id="the same figure written differently"),
+        pytest.param(lambda t: t.replace("engineers", "enginers"), 0, id="a typo"),
+        pytest.param(lambda t: "\n".join(reversed(t.split("\n"))), 0, id="paragraphs reordered"),
+        pytest.param(lambda t: t + "\nRead more", 0, id="a Read more link added"),
+        pytest.param(lambda t: t.replace("Saturday", "Sunday"), 0, id="a detail without a watched term"),
+        pytest.param(lambda t: t + "\nUkrainian troops also entered Kharkiv's northern suburbs.", 0,
+                     id="a place already alerted for the cluster"),
+    ],
+)
+async def test_update_alerts_only_when_the_facts_changed(env: Env, edit: Any, alerts: int) -> None:
+    env.feeds.serve("/wire.xml", feed(rss(Item("Izium retaken", GAIN, guid="gain-1"))))
+    assert (await env.poll()).alerts == 1
+    env.feeds.serve("/wire.xml", feed(rss(Item("Izium retaken", edit(GAIN), guid="gain-1"))))
+    report = await env.poll()
+    assert report.alerts == alerts
+    if alerts:
+        with env.ctx.engine.connect() as conn:
+            hits = conn.execute(select(alerts_table.c.hits).where(alerts_table.c.kind == "update")).scalar_one()
+        assert "figure:3000" in json.loads(hits)
