@@ -1,4 +1,4 @@
-"""Command line: run, once, check, db upgrade, test-notify, status, alerts, web, demo, sources (OPML).
+"""Command line: run, once, check, db upgrade, test-notify, status, alerts, story, web, demo, sources (OPML).
 
 Exit codes: 0 ok, 1 configuration or database error (a failing source is reported, not fatal).
 """
@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", help="sources and outbox summary")
     _alerts_parser(sub)
     _sources_parser(sub)
+    _story_parser(sub)
     web = sub.add_parser("web", help="serve the read-only status pages on the configured database (no polling)")
     web.add_argument("--listen", metavar="HOST:PORT", help="listen here instead of settings.web.listen "
                      "(default 127.0.0.1:8787)")
@@ -75,12 +76,17 @@ def _sources_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     exp.add_argument("-o", "--output", type=Path, help="write to this file instead of standard output")
 
 
+def _story_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    st = sub.add_parser("story", help="a story's versions with their diffs, its cluster and the alerts sent")
+    st.add_argument("id", help="a story id (as in /stories/ID on the status pages), an alert id (nm-...) or a link")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
     path = args.config or config_mod.default_path()
     try:
-        return (_sources if args.command == "sources" else _dispatch)(args, path)
+        return {"sources": _sources, "story": _story}.get(args.command, _dispatch)(args, path)
     except MonitorError as exc:
         print(f"news-monitor: {exc}", file=sys.stderr)
         return 1
@@ -94,6 +100,12 @@ def _sources(args: argparse.Namespace, path: Path) -> int:
     if args.sources_action == "import":
         return sources_cmd.import_opml(path, args.file, dry_run=args.dry_run)
     return sources_cmd.export_opml(path, args.output)
+
+
+def _story(args: argparse.Namespace, path: Path) -> int:
+    from monitor import commands
+
+    return commands.story(path, args.id)
 
 
 def _dispatch(args: argparse.Namespace, path: Path) -> int:

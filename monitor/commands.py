@@ -1,10 +1,11 @@
-"""The small commands behind the CLI: check, db upgrade, test-notify, status, alerts (list, retry), web."""
+"""The small commands behind the CLI: check, db upgrade, test-notify, status, alerts (list, retry), story, web."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import signal
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -169,6 +170,36 @@ def alerts_retry(path: Path, *, ref: str | None = None, channel: str | None = No
               f"(news-monitor alerts retry --channel {found.channel})")
     return 0
 
+
+def story(path: Path, ref: str) -> int:
+    """``news-monitor story ID``: a story's versions with their diffs, its cluster and its alerts. ``ref``: a
+    story id (as in ``/stories/<id>``), an alert id (``nm-...``) or a link (the stored story of that link)."""
+    from monitor import history
+    from monitor.normalize import canonical_url
+    from monitor.render_parts import one_line
+    from monitor.store import views
+
+    gazetteer = load_gazetteer()
+    cfg, _ = load_config(path, gazetteer)
+    engine = store_engine.make_engine(cfg.database_url())
+    try:
+        _require_migrated(store_engine.is_current(engine))
+        key = ref.strip()
+        if not key.isdigit() and not key.startswith("nm-"):
+            key = canonical_url(key) or ""
+        story_id = views.find_story(engine, key) if key else None
+        page = None if story_id is None else views.story_page(engine, story_id)
+        if page is None:
+            raise MonitorError(f"no story {one_line(ref, 200)}")
+        found = views.cluster_alerts(engine, page.cluster_id)
+    finally:
+        engine.dispose()
+
+    def is_place(word: str) -> bool:  # as the pipeline: replacing a place name is news, not a typo
+        return bool(word[:1].isupper() and gazetteer.resolve(word))
+
+    sys.stdout.write(history.story_text(page, found, is_place=is_place))
+    return 0
 
 
 def web_settings(cfg: Config, listen: str | None) -> WebSettings:

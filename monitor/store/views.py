@@ -177,6 +177,31 @@ def story_page(engine: Engine, story_id: int) -> StoryPage | None:
                      alerts=rows)
 
 
+def find_story(engine: Engine, ref: str) -> int | None:
+    """The story ``ref`` names: a story id (``/stories/<id>``), an alert id (``nm-...``: its story) or a link (the
+    first stored story with that link; the caller gives it canonical, as stored). None when none is."""
+    ref = ref.strip()
+    if ref.isdigit():
+        query = select(stories.c.id).where(stories.c.id == int(ref))
+    elif ref.startswith("nm-"):
+        query = select(alerts.c.story_id).where(alerts.c.alert_uid == ref, alerts.c.story_id.is_not(None))
+    else:
+        query = (select(stories.c.id).where(stories.c.url == ref)
+                 .order_by(stories.c.first_seen_at, stories.c.id).limit(1))
+    with reading(engine) as conn:
+        found = conn.execute(query).scalar()
+    return None if found is None else int(found)
+
+
+def cluster_alerts(engine: Engine, cluster_id: int) -> list[AlertItem]:
+    """The alerts of a cluster, oldest first, each with its rows (one per channel) and its severity."""
+    query = (select(*_ALERT_COLUMNS).where(alerts.c.cluster_id == cluster_id)
+             .order_by(alerts.c.id).limit(STORY_ALERTS_MAX))
+    with reading(engine) as conn:
+        rows = conn.execute(query).all()
+    return [_item(list(g)) for _, g in groupby(rows, key=_group_key)]
+
+
 def _day(value: str | date) -> str:
     """``date(...)`` gives a string on SQLite and a date on PostgreSQL."""
     return value.isoformat()[:10] if isinstance(value, date) else str(value)[:10]
