@@ -4,12 +4,13 @@ match -> alert drafts -> store (story, version and outbox rows in one transactio
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime
 
-from monitor import alerting, dedupe, diff, normalize
+from monitor import alerting, article, dedupe, diff, fetch, normalize
 from monitor.config import Source
 from monitor.context import Context
-from monitor.errors import StoreError
+from monitor.errors import MonitorError, StoreError
 from monitor.match import hits as match_hits
 from monitor.match import match
 from monitor.models import Change, ParseResult, PollReport, RawItem, Story
@@ -30,6 +31,8 @@ async def store_items(
     for item in reversed(items):
         story = normalize.normalize(item)
         try:
+            if source.fetch_article:  # outside the story lock: a page fetch must not hold up other sources
+                story = await _with_article(ctx, source_id, source.name, story)
             # One story at a time across sources: look-up, dedup, outbox rows and index stay consistent,
             # so two copies polled at the same moment cannot both alert.
             async with ctx.story_lock:
@@ -45,6 +48,28 @@ async def store_items(
         source=source.name, fetched=True, items=len(items), new_stories=counts["new"] + counts["duplicate"],
         new_versions=counts["version"], duplicates=counts["duplicate"], alerts=counts["alerts"],
         failed_items=counts["failed"], partial=parsed.partial, notes=notes)
+
+
+async def _with_article(ctx: Context, source_id: int, source: str, story: Story) -> Story:
+    """For a ``fetch_article`` source: the story with its linked page's article text, when that is longer than
+    the feed's. Fetched once per version: an entry the feed still gives unchanged (same fingerprint) is not
+    fetched again, and the fingerprint stays the feed entry's, so the next poll recognises it. Through the
+    same bounded fetcher and per-host limit as feeds; a page that fails leaves the feed's text."""
+    if not story.url:
+        return story
+    known = await ctx.db(store_stories.find, ctx.engine, source_id, story.key)
+    if known is not None and known.fingerprint == story.fingerprint:
+        return story
+    s = ctx.config.settings
+    try:
+        async with ctx.host_lock(story.url):
+            page = await fetch.fetch(ctx.client, story.url, max_bytes=s.max_bytes,
+                                     deadline=s.fetch_timeout.total_seconds(), source=source)
+        text = await ctx.cpu(article.extract, page.body, url=page.url)
+    except MonitorError as exc:
+        log.warning("article source=%s url=%s not fetched: %s", source, story.url, _one_line(str(exc)))
+        return story
+    return replace(story, text=text) if len(text) > len(story.text) else story
 
 
 _ITEM_FIELDS = ("guid", "link", "title", "html", "published")

@@ -22,7 +22,7 @@ from monitor.context import compile_for, open_context
 from monitor.daemon import run_once
 from monitor.pipeline import check_health
 from monitor.store import sources as store_sources
-from monitor.store.schema import alerts, stories
+from monitor.store.schema import alerts, stories, story_versions
 from monitor.store.schema import alerts as alerts_table
 from tests.conftest import FakeClock
 from tests.loopback import Reply
@@ -328,3 +328,56 @@ async def test_update_alerts_only_when_the_facts_changed(env: Env, edit: Any, al
         with env.ctx.engine.connect() as conn:
             hits = conn.execute(select(alerts_table.c.hits).where(alerts_table.c.kind == "update")).scalar_one()
         assert "figure:3000" in json.loads(hits)
+
+
+# -- full text for summary-only feeds (fetch_article) ---------------------------------------------------------
+
+ARTICLE_PAGE = """<!DOCTYPE html><html><head><title>Izium retaken</title></head><body>
+<nav><a href="/">Home</a> | <a href="/world">World</a> | <a href="/sport">Sport</a></nav>
+<article><h1>Ukrainian forces recapture Izium</h1>
+<p>Ukrainian forces recaptured the city of Izium on Saturday after Russian troops withdrew from positions
+around it, the general staff said in its evening briefing, adding that the advance continued overnight.</p>
+<p>Officials in Kharkiv said the retreat left behind armoured vehicles, ammunition depots and field hospitals,
+and that engineers were clearing mines from the main roads into the city before residents could return.</p>
+<p>More than 3,000 square kilometers have been returned to Ukrainian control since the start of the month,
+the defence ministry said, in the fastest advance since the spring.</p></article>
+<aside>Read More</aside><footer>Related Articles · Adblock Detected · Subscribe to our newsletter</footer>
+</body></html>"""
+
+
+async def test_fetch_article_reads_the_linked_page_once_per_version(make_env: EnvFactory, feeds: FeedServer) -> None:
+    env = await make_env()
+    cfg = env.ctx.config
+    source = cfg.sources[0].model_copy(update={"fetch_article": True})
+    env.ctx.config = cfg.model_copy(update={"sources": [source, *cfg.sources[1:]]})
+    link = f"{feeds.base}/articles/izium"
+    feeds.serve("/articles/izium", Reply(body=ARTICLE_PAGE.encode(), headers=(("Content-Type", "text/html"),)))
+    summary = [Item("Izium retaken", "Forces retake a city in the east.", guid="a-1", link=link)]
+    feeds.serve("/wire.xml", feed(rss(*summary)))
+    report = await env.poll()
+    assert report.alerts == 1  # the summary alone names no watched term; the article does
+    with env.ctx.engine.connect() as conn:
+        text = conn.execute(select(story_versions.c.text)).scalar_one()
+    assert "3,000 square kilometers" in text and "Adblock" not in text and "Sport" not in text
+    await env.poll()  # the same body: nothing parsed, nothing fetched
+    feeds.serve("/wire.xml", feed(rss(*summary).replace(b"</channel>", b"<!-- changed --></channel>")))
+    await env.poll()  # a new body, the same entry: the page is not fetched again
+    assert len(feeds.hits("/articles/izium")) == 1
+    edited = [Item("Izium retaken", "Forces retake a city in the east; more follows.", guid="a-1", link=link)]
+    feeds.serve("/wire.xml", feed(rss(*edited)))
+    await env.poll()  # a new version of the entry: fetched once more
+    assert len(feeds.hits("/articles/izium")) == 2
+
+
+async def test_an_article_page_that_fails_keeps_the_feed_text(make_env: EnvFactory, feeds: FeedServer) -> None:
+    env = await make_env()
+    cfg = env.ctx.config
+    env.ctx.config = cfg.model_copy(update={"sources": [cfg.sources[0].model_copy(update={"fetch_article": True}),
+                                                        *cfg.sources[1:]]})
+    feeds.serve("/articles/gone", Reply(status=500, body=b"oops"))
+    gone = Item("Izium", "Summary about Izium.", guid="g", link=f"{feeds.base}/articles/gone")
+    feeds.serve("/wire.xml", feed(rss(gone)))
+    report = await env.poll()
+    assert report.new_stories == 1 and report.error_kind is None
+    with env.ctx.engine.connect() as conn:
+        assert conn.execute(select(story_versions.c.text)).scalar_one() == "Summary about Izium."

@@ -194,6 +194,7 @@ class Source(_Model):
     url: StrictStr | None = None
     channel: StrictStr | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
     interval: Duration | None = None
+    fetch_article: bool = False  # fetch each new or changed entry's linked page and use its article text
 
     @field_validator("url")
     @classmethod
