@@ -21,6 +21,8 @@ _LEDE_WORDS = 60  # the lede signature covers the first this-many tokens
 _SHORT_TEXT_WORDS = 20  # below this, the title is prepended to the text
 _MIN_CONTAINED = 15  # below this many shingles, only near-identical texts match (J >= _TINY_JACCARD)
 _TINY_JACCARD = 0.8
+_SURE_JACCARD = 0.8  # at or above, the same text whatever its opening
+_LEDE_AGREE = 0.35  # below _SURE_JACCARD, the openings (~60 words) must share this estimated Jaccard
 # Lede LSH bands x rows: a short summary's lede is a subset of the article's, so its Jaccard is low
 # (25 words of 60: J ~0.37). 16 x 2 makes J 0.3 / 0.4 / 0.5 candidates with p ~0.78 / 0.94 / 0.99 at
 # ~1.3 KB per story less than datasketch's own choice for threshold 0.3 (37 x 3), with equal recall.
@@ -162,11 +164,16 @@ class ClusterIndex:
         jaccard = float(np.mean(new.full == old.full))
         if min(new.size, old.size) < _MIN_CONTAINED:
             return jaccard if jaccard >= max(self.threshold, _TINY_JACCARD) else None
-        if jaccard >= self.threshold:
-            return jaccard
+        if jaccard >= _SURE_JACCARD or (jaccard >= self.threshold and self._ledes_agree(new, old)):
+            return jaccard  # below _SURE_JACCARD the openings must agree: a follow-up that reuses half of a
+            # story (a second TIME piece quoting the first) opens differently
         small, large = (new, old) if new.size <= old.size else (old, new)
         contained = min(_contained(small.lede, large.lede), _contained(small.full, large.full))
         return contained if contained >= self.containment else None
+
+    @staticmethod
+    def _ledes_agree(new: _Member, old: _Member) -> bool:
+        return float(np.mean(new.lede == old.lede)) >= _LEDE_AGREE
 
     def add(self, member_id: int, cluster_id: int, sig: Signature, seen_at: datetime) -> None:
         """Index a story (``member_id``, unique) as part of ``cluster_id``; empty texts are not indexed."""
