@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import signal
 from collections.abc import Callable, Mapping
@@ -18,7 +17,6 @@ from typing import Any
 from monitor import config as config_mod
 from monitor import deliver
 from monitor.config import Config, Source
-from monitor.config.models import WebSettings
 from monitor.context import Clock, Context, compile_for, load_gazetteer, open_context, utc_now
 from monitor.errors import ConfigError, DeliveryConfigError, MonitorError
 from monitor.gazetteer import Gazetteer
@@ -31,6 +29,7 @@ from monitor.store import alerts as store_alerts
 from monitor.store import engine as store_engine
 from monitor.store import sources as store_sources
 from monitor.systemd import Notifier
+from monitor.web.sidecar import SideServers
 
 log = logging.getLogger("monitor.daemon")
 STOP_GRACE = 25.0
@@ -40,7 +39,6 @@ LATE_CANCEL_WAIT = 2.0  # seconds for work cancelled at the end of the grace per
 RESTART_ONLY = ("dedup_window", "dedup_threshold", "dedup_containment", "user_agent", "web", "metrics")
 LEASE_MARGIN = timedelta(minutes=2)  # a source lease: 2 x fetch_timeout + this (or the interval if shorter)
 CLAIM_ROUNDS = 8  # dispatch leases at most this many x max_polls sources at once (the rest wait in the store)
-WEB_STOP_WAIT = 10.0  # seconds the status pages get to close after the daemon stopped its work
 
 
 def load_config(path: Path, gazetteer: Gazetteer) -> tuple[Config, CompiledWatchlist]:
@@ -143,9 +141,7 @@ class Daemon:
     poll_slots: asyncio.Semaphore | None = None
     last_poll: str = "never"
     stopping: bool = False  # set when stopping begins: jobs then start no new work
-    web_app: Any = None  # the status pages (``settings.web``), built before READY
-    web_task: asyncio.Task[None] | None = None
-    ops_task: asyncio.Task[None] | None = None
+    side: SideServers | None = None  # the status pages and /metrics (built in serve)
     owner: str = field(default_factory=store_sources.instance_id)  # this instance's name on source leases
 
     async def dispatch_job(self) -> None:
@@ -250,7 +246,8 @@ class Daemon:
             if restart_only:
                 log.warning("reload: %s changed; this takes effect on restart", ", ".join(restart_only))
             self.ctx.config, self.ctx.watchlist, self.ctx.channels = cfg, compiled, channels
-            self.refresh_web(cfg)
+            if self.side is not None:
+                self.side.refresh(cfg)
             if cfg.settings.max_polls != old.settings.max_polls:
                 self.poll_slots = asyncio.Semaphore(cfg.settings.max_polls)  # polls in flight keep the old one
             now = self.ctx.clock()
@@ -285,80 +282,9 @@ class Daemon:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.stop_event.wait(), interval)
 
-    def build_web(self) -> None:
-        """The status pages' app when ``settings.web`` is set; a ConfigError (e.g. no token for a public
-        listen address) stops the start like any other config error."""
-        if self.ctx.config.settings.web is not None:
-            from monitor.web.app import make_app  # starlette and jinja2 only when the pages are on
-
-            self.web_app = make_app(self.ctx.engine, self.ctx.config, gazetteer=self.gazetteer,
-                                    clock=self.ctx.clock)
-
-    def build_metrics(self) -> None:
-        """With ``settings.metrics``: count from the first poll, and check the endpoint's token before READY."""
-        settings = self.ctx.config.settings.metrics
-        if settings is None:
-            return
-        from monitor.metrics import Metrics
-        from monitor.web.ops import resolve_token  # prometheus-client and starlette only when metrics are on
-
-        resolve_token(settings)  # ConfigError naming the variable, like the status pages
-        self.ctx.metrics = Metrics(self.ctx.engine)
-
-    def start_metrics(self) -> None:
-        """Serve /metrics and /healthz beside the polling (after READY)."""
-        if self.ctx.config.settings.metrics is not None and self.ops_task is None:
-            self.ops_task = asyncio.create_task(self._run_ops())
-
-    async def _run_ops(self) -> None:
-        from monitor.web.ops import run_ops_server
-
-        try:
-            await run_ops_server(self.ctx, self.stop_event)
-        except Exception as exc:
-            log.error("metrics: /metrics and /healthz are down (polling goes on): %s", exc)
-
-    def refresh_web(self, cfg: Config) -> None:
-        """After a reload the pages show the new sources and watches (their own settings.web is restart-only)."""
-        if self.web_app is None:
-            return
-        from monitor.web.pages import Site
-
-        site = getattr(self.web_app.state, "site", None)
-        if isinstance(site, Site):
-            self.web_app.state.site = dataclasses.replace(site, config=cfg)
-
-    def start_web(self) -> None:
-        """Serve the status pages beside the polling (after READY)."""
-        web = self.ctx.config.settings.web
-        if self.web_app is not None and web is not None and self.web_task is None:
-            self.web_task = asyncio.create_task(self._run_web(web))
-
-    async def _run_web(self, web: WebSettings) -> None:
-        """Serve until the daemon stops; a failure (the port is taken, a crash) is logged, polling goes on."""
-        from monitor.web.serve import serve_web
-
-        try:
-            await serve_web(self.web_app, web, self.stop_event)
-        except Exception as exc:
-            log.error("web: the status pages are down (polling goes on): %s", exc)
-
-    async def _stop_web(self) -> None:
-        """Let the status pages and the metrics endpoint close (open requests get uvicorn's grace), cancelling
-        them if they hang."""
-        tasks = [t for t in (self.web_task, self.ops_task) if t is not None]
-        if not tasks:
-            return
-        self.stop_event.set()
-        _, late = await asyncio.wait(tasks, timeout=WEB_STOP_WAIT)
-        for task in late:
-            log.warning("web: the status pages did not close in %gs; cancelling them", WEB_STOP_WAIT)
-            task.cancel()
-            await asyncio.wait([task], timeout=LATE_CANCEL_WAIT)
-
     async def serve(self) -> None:
-        self.build_web()
-        self.build_metrics()
+        self.side = SideServers(self.ctx, self.gazetteer, self.stop_event)
+        self.side.build()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
@@ -374,8 +300,7 @@ class Daemon:
         log.info("running sources=%d watches=%d channels=%s", len(self.ctx.config.sources),
                  len(self.ctx.config.watches), ",".join(sorted(self.ctx.channels)))
         watchdog = asyncio.create_task(self.watchdog())
-        self.start_web()
-        self.start_metrics()
+        self.side.start()
         await self.stop_event.wait()
         await self._stop(watchdog)
 
@@ -391,7 +316,8 @@ class Daemon:
             await self._final_drain(deadline)
         self.scheduler.shutdown(wait=False)
         await watchdog
-        await self._stop_web()
+        if self.side is not None:
+            await self.side.close()
 
     async def _settle(self, deadline: float) -> bool:
         """Wait until nothing is in flight (work may start work: re-check); False if the grace ran out."""

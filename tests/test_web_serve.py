@@ -85,7 +85,7 @@ async def start_daemon(path: Path) -> tuple[Daemon, asyncio.Task[None]]:
 async def stop_daemon(daemon: Daemon, task: asyncio.Task[None]) -> None:
     daemon.stop_event.set()
     await asyncio.wait_for(task, 30)
-    assert daemon.web_task is None or daemon.web_task.done()
+    assert daemon.side is None or daemon.side.web_task is None or daemon.side.web_task.done()
 
 
 # -- the daemon ---------------------------------------------------------------------------------------------
@@ -122,7 +122,7 @@ async def test_daemon_without_web_settings_serves_nothing(tmp_path: Path) -> Non
     path.write_text(demo_config("http://127.0.0.1:9", tmp_path), encoding="utf-8")
     d, task = await start_daemon(path)
     await asyncio.sleep(0.2)
-    assert d.web_app is None and d.web_task is None
+    assert d.side is not None and d.side.web_app is None and d.side.web_task is None
     assert all(c.story_base is None for c in d.ctx.channels.values())
     await stop_daemon(d, task)
 
@@ -133,7 +133,9 @@ async def test_daemon_keeps_polling_when_the_port_is_taken(
     caplog.set_level(logging.INFO, logger="monitor")
     d, task = await start_daemon(watchlist(tmp_path, "http://127.0.0.1:9", f"{{listen: '127.0.0.1:{busy_port}'}}"))
     try:
-        await until(lambda: asyncio.sleep(0, d.web_task is not None and d.web_task.done()))
+        side = d.side
+        assert side is not None
+        await until(lambda: asyncio.sleep(0, side.web_task is not None and side.web_task.done()))
         assert not task.done() and not d.stop_event.is_set()
         assert f"cannot listen on 127.0.0.1:{busy_port}: the address is already in use" in caplog.text
         assert "polling goes on" in caplog.text
@@ -298,4 +300,4 @@ async def test_daemon_serves_metrics_and_healthz_counting_its_polls(tmp_path: Pa
         await until(polled)
     finally:
         await stop_daemon(d, task)
-    assert d.ops_task is not None and d.ops_task.done()
+    assert d.side is not None and d.side.ops_task is not None and d.side.ops_task.done()
