@@ -12,6 +12,7 @@ pytest.importorskip("trafilatura", reason="trafilatura not installed (the fetch_
 
 from monitor.article import MAX_TEXT_CHARS, extract  # noqa: E402
 from monitor.normalize import html_to_text  # noqa: E402
+from tests.test_normalize import SEED_BOILERPLATE
 
 # page -> navigation lines of the page that must not come back as lines of the article
 PAGES = {
@@ -24,16 +25,7 @@ PAGES = {
     "seattletimes-1": ("Traffic Lab", "Local Politics", "Boeing & Aerospace"),
     "aclu": ("SIGN UP NOW", "Become a Member", "Enter your keywords"),
 }
-SEED_FOOTER = (
-    "Go deeper:",
-    "Read More",
-    "Related Articles",
-    "Leave a Reply",
-    "Your email address will not be published.",
-    "Back to top button",
-    "Adblock Detected",
-    "Please consider supporting us by disabling your ad blocker",
-)
+SEED_FOOTER = tuple(SEED_BOILERPLATE[1:])  # the seed story's footer, without its "free counter" line
 
 
 def _squash(text: str) -> str:

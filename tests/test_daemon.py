@@ -373,15 +373,19 @@ async def test_the_watchdog_is_withheld_while_the_database_hangs(
     """WATCHDOG=1 comes only from the working loop and only after the database answered: a hung database (a
     ping that never returns) means no ping, so systemd restarts the service; once it answers, pings resume."""
     live.notifier = Notifier(environ={"NOTIFY_SOCKET": str(notify.path), "WATCHDOG_USEC": "200000"})
-    answer = threading.Event()
+    answer, third_try = threading.Event(), threading.Event()
+    tries: list[int] = []
 
     def hung_ping(engine: object) -> bool:
+        tries.append(1)
+        if len(tries) >= 3:
+            third_try.set()
         return answer.wait(5)
 
     monkeypatch.setattr(daemon_mod.store_engine, "ping", hung_ping)
     notify.sock.setblocking(False)
     task = asyncio.create_task(live.watchdog())
-    await asyncio.sleep(0.6)  # three watchdog intervals with the database hung
+    assert await asyncio.to_thread(third_try.wait, 5)  # three watchdog intervals with the database hung
     received = []
     with contextlib.suppress(BlockingIOError):
         while True:

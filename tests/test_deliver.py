@@ -25,9 +25,10 @@ from apprise.plugins.slack import NotifySlack
 from monitor import deliver
 from monitor.deliver import Channel, _with_defaults, make_channels, send, send_digest
 from monitor.errors import DeliveryConfigError
-from monitor.models import Alert, Delivery
+from monitor.models import Delivery
 from monitor.render import render, render_digest
 from tests.loopback import Reply, SmtpSink, WebhookReceiver
+from tests.test_render import make_alert
 
 SLACK_TOKEN = "TIiajkdnlazkcOXrIdevi7"
 SLACK_URL = f"slack://T1JJ3T3L2/A1BRTD4JD/{SLACK_TOKEN}/"
@@ -37,22 +38,6 @@ SLACK_LINK = re.compile(r"<([^<>|]*)\|[^<>]*>")
 N08 = "Body <!here> &lt;!everyone&gt; [click](javascript:alert(1)) <mailto:x@y|x>"
 N09 = "<https://evil.example/|bank.com>"
 CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # any control but tab, in a header value
-
-
-def make_alert(**changes: Any) -> Alert:
-    base = Alert(
-        alert_id="a1b2c3",
-        channel="desk",
-        kind="new",
-        title="Strike near Izium",
-        link="https://news.example.org/a/1",
-        sources=("wire", "tg"),
-        watch="kharkiv-front",
-        terms=("strike", "shelling"),
-        places=("Izium", "Kupiansk"),
-        excerpt="First paragraph.\nSecond paragraph.",
-    )
-    return dataclasses.replace(base, **changes)
 
 
 def channel(url: str, name: str = "desk") -> Channel:

@@ -11,10 +11,8 @@ import contextlib
 import gzip
 import socket
 import ssl
-import time
-import tracemalloc
 import zlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -27,35 +25,11 @@ from monitor.errors import FetchError, ParseError, PermanentFetchError, Transien
 from monitor.fetch import _redirect_allowed, fetch, make_client
 from monitor.fetch_headers import cache_seconds, retry_after
 from monitor.parse import parse
+from tests.bounds import MiB, bounded
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
-MiB = 2**20
 TLS = Path(__file__).parent / "data" / "tls"
 FEEDS = Path(__file__).parent / "data" / "feeds"
-
-
-@contextlib.contextmanager
-def bounded(*, max_seconds: float, max_mib: float) -> Iterator[None]:
-    """Fail unless the block ends within ``max_seconds`` with a tracemalloc peak under ``max_mib`` MiB.
-
-    tracemalloc counts every Python allocation in the process, the loopback server's included, so the bound is
-    an upper bound for the client; unlike RSS it does not depend on what the allocator kept from earlier tests.
-    """
-    tracing = not tracemalloc.is_tracing()
-    if tracing:
-        tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    start = time.monotonic()
-    try:
-        yield
-    finally:
-        elapsed = time.monotonic() - start
-        peak = tracemalloc.get_traced_memory()[1] - base
-        if tracing:
-            tracemalloc.stop()
-    assert elapsed < max_seconds, f"took {elapsed:.2f}s (bound {max_seconds}s)"
-    assert peak < max_mib * MiB, f"peak {peak / MiB:.1f} MiB (bound {max_mib} MiB)"
 
 
 @dataclass
