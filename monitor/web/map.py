@@ -212,7 +212,7 @@ def render_map(gazetteer: Gazetteer, counts: Mapping[str, int], *, width: int = 
     """A complete ``<svg>`` of Ukraine (and the gazetteer's Belgorod/Kursk places) with a red circle, radius
     growing with sqrt(alerts), per place named in ``counts``; a ``<title>`` tooltip on each, labels on the top
     15, a size legend and an "N places, M stories" caption."""
-    places = sorted(gazetteer, key=lambda p: p.geonameid)
+    places = sorted((p for p in gazetteer if not p.approximate), key=lambda p: p.geonameid)  # ~5k dots
     if not places or width <= 4 * MARGIN or height <= 4 * MARGIN:
         raise ValueError(f"cannot draw a {width}x{height} map of {len(places)} places")
     proj = _projection(places, width, height)
