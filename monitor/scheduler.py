@@ -6,6 +6,7 @@
 - ``outbox`` at ``settings.outbox_interval``: send due alerts.
 - ``health`` every minute: source health notices.
 - ``housekeeping`` every 15 minutes: keep the dedup index bounded.
+- ``config-watch`` every 2 seconds: reload the watchlist when its file changed (``monitor/watchfile.py``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 DISPATCH_EVERY = timedelta(seconds=5)
 HEALTH_EVERY = timedelta(minutes=1)
 HOUSEKEEPING_EVERY = timedelta(minutes=15)
+CONFIG_WATCH_EVERY = timedelta(seconds=2)
 
 
 def make_scheduler() -> AsyncIOScheduler:
@@ -33,8 +35,10 @@ def _every(
     scheduler: AsyncIOScheduler, job_id: str, every: timedelta, job: Callable[[], object],
     first: datetime | None = None,
 ) -> None:
+    # APScheduler 3 adds a job given ``next_run_time=None`` *paused*: pass it only to run first at ``first``.
+    timing = {} if first is None else {"next_run_time": first}
     scheduler.add_job(job, IntervalTrigger(seconds=every.total_seconds(), timezone="UTC"), id=job_id,
-                      name=job_id, next_run_time=first, replace_existing=True)
+                      name=job_id, replace_existing=True, **timing)
 
 
 def schedule_dispatch(scheduler: AsyncIOScheduler, dispatch: Callable[[], Awaitable[object]], now: datetime) -> None:
@@ -57,3 +61,9 @@ def schedule_health(scheduler: AsyncIOScheduler, check: Callable[[], Awaitable[o
 def schedule_housekeeping(scheduler: AsyncIOScheduler, job: Callable[[], object]) -> None:
     """Periodic upkeep (dropping stories older than the dedup window from the in-memory index)."""
     _every(scheduler, "housekeeping", HOUSEKEEPING_EVERY, job)
+
+
+def schedule_config_watch(scheduler: AsyncIOScheduler, job: Callable[[], Awaitable[object]], now: datetime) -> None:
+    """The watchlist file check (hot reload), every ``CONFIG_WATCH_EVERY`` from ``now`` (a first run time is
+    given: APScheduler 3 adds a job with ``next_run_time=None`` paused)."""
+    _every(scheduler, "config-watch", CONFIG_WATCH_EVERY, job, now + CONFIG_WATCH_EVERY)

@@ -76,5 +76,7 @@ async def test_health_and_housekeeping_are_periodic(scheduler: AsyncIOScheduler)
     jobs = {job.id: job for job in scheduler.get_jobs()}
     assert jobs["health"].trigger.interval == HEALTH_EVERY == timedelta(minutes=1)
     assert jobs["housekeeping"].trigger.interval == HOUSEKEEPING_EVERY == timedelta(minutes=15)
+    # scheduled, not paused: APScheduler 3 pauses a job added with next_run_time=None (they never ran)
+    assert all(jobs[name].next_run_time is not None for name in ("health", "housekeeping"))
     jobs["housekeeping"].func()
     assert calls == [1]
