@@ -4,8 +4,10 @@ dedup index, clock, sleep) built once by ``open_context`` and passed to every or
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import random
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -18,12 +20,14 @@ from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
 
 from monitor import deliver, fetch
 from monitor.config import Config
-from monitor.dedupe import ClusterIndex, Signature
+from monitor.dedupe import ClusterIndex
 from monitor.errors import StoreError
 from monitor.gazetteer import Gazetteer
 from monitor.match import CompiledWatchlist, compile_watches
+from monitor.poll_state import PollState
 from monitor.store import engine as store_engine
-from monitor.store import stories as store_stories
+from monitor.store import signatures as store_signatures
+from monitor.store import sources as store_sources
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -54,6 +58,21 @@ class Context:
     metrics: Any = None  # monitor.metrics.Metrics: counters and histograms of this daemon (None: not counted)
     sleep: Sleep = asyncio.sleep  # waits that pace sends (tests pass a recorder)
     last_sent: dict[str, datetime] = field(default_factory=dict)  # channel -> its last send (Slack pacing)
+    poll_state: PollState = field(init=False)  # the sources' polling state, batched across concurrent polls
+    index_loading: asyncio.Future[int] | None = None  # the start-up rebuild of ``index``, after READY
+
+    async def index_ready(self) -> None:
+        """Wait until the start-up rebuild of the dedup index is done (raises what it raised): a new story is
+        looked up only in a complete index. READY does not wait (1M stories take a few seconds)."""
+        if self.index_loading is not None:
+            await asyncio.shield(self.index_loading)
+
+    def index_loaded(self) -> bool:
+        return self.index_loading is None or self.index_loading.done()
+
+    def __post_init__(self) -> None:
+        self.poll_state = PollState(functools.partial(store_sources.ensure_many, self.engine),
+                                    functools.partial(store_sources.record_successes, self.engine), self.db)
 
     def is_place(self, word: str) -> bool:
         """True for a capitalised word that names a settlement (so replacing it is news, not a typo)."""
@@ -89,12 +108,26 @@ def compile_for(config: Config, gazetteer: Gazetteer) -> CompiledWatchlist:
     return compile_watches(config.watches, gazetteer)
 
 
+def new_index(config: Config, engine: Engine) -> ClusterIndex:
+    """An empty dedup index; its signatures stay in the database, fetched for the few candidates of a look-up
+    (bounded memory: ~0.15 KB a story). ``store.signatures.load_index`` fills it with the window."""
+    s = config.settings
+    return ClusterIndex(window=s.dedup_window, threshold=s.dedup_threshold, containment=s.dedup_containment,
+                        signatures=functools.partial(_fetch_signatures, engine))
+
+
+def _fetch_signatures(engine: Engine, ids: Sequence[int]) -> Mapping[int, bytes]:
+    """The index's candidates' signatures (a point read, on the loop: ~0.1 ms); errors become StoreError."""
+    try:
+        return store_signatures.fetch(engine, ids)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"database error: {exc}") from exc
+
+
 def build_index(config: Config, engine: Engine, now: datetime) -> ClusterIndex:
     """A dedup index holding the stories of the last window, rebuilt from the database."""
-    s = config.settings
-    index = ClusterIndex(window=s.dedup_window, threshold=s.dedup_threshold, containment=s.dedup_containment)
-    for story_id, cluster_id, sig, seen in store_stories.recent_signatures(engine, now - s.dedup_window):
-        index.add(story_id, cluster_id, Signature.from_bytes(sig), seen)
+    index = new_index(config, engine)
+    store_signatures.load_index(index, engine, now - config.settings.dedup_window)
     return index
 
 
@@ -118,12 +151,17 @@ async def open_context(
     alerts_file = Path(s.alerts_file) if s.alerts_file else None
     story_base = config.settings.web.public_url if config.settings.web is not None else None
     channels = deliver.make_channels(config.channel_urls(), alerts_file=alerts_file, story_base=story_base)
-    index = await asyncio.to_thread(build_index, config, engine, clock())
+    index = new_index(config, engine)
     client = fetch.make_client(user_agent=s.user_agent, transport=transport)
+    ctx = Context(config=config, watchlist=watchlist, client=client, engine=engine, channels=channels,
+                  index=index, clock=clock, gazetteer=gazetteer or load_gazetteer(), sleep=sleep)
+    # Rebuilt in the background: READY comes first, new stories wait for it (ctx.index_ready).
+    ctx.index_loading = asyncio.ensure_future(
+        ctx.db(store_signatures.load_index, index, engine, clock() - s.dedup_window))
     try:
-        yield Context(config=config, watchlist=watchlist, client=client, engine=engine,
-                      channels=channels, index=index, clock=clock, gazetteer=gazetteer or load_gazetteer(),
-                      sleep=sleep)
+        yield ctx
     finally:
+        with contextlib.suppress(Exception):  # a failed rebuild was reported to the stories that waited
+            await ctx.index_loading  # its thread cannot be cancelled: let it end before the engine goes
         await client.aclose()
         engine.dispose()
