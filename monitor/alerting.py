@@ -1,7 +1,9 @@
 """Alert planning: matches (and, for updates, the change) -> outbox drafts, one per channel.
 
 A new story alerts once per cluster, watch and channel. A new version alerts only when it adds a
-watched term or place that the previous version lacked and that no alert of its cluster carried.
+watched term or place that the previous version lacked and that no alert of its cluster carried, when a figure
+beside a watched term changed, or when its headline changed meaning (``monitor/headline.py``; the caller passes
+those labels with the figures). Follow-ups and retractions are planned by ``monitor/followups.py``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,11 @@ def _drafts(
     sources: Sequence[str],
     change: Change | None,
     hits: frozenset[str],
+    independent: int = 1,
 ) -> list[AlertDraft]:
+    text = excerpt(story.text)
+    if independent > 1:  # a watch with min_sources, or a story that reached a watch late: say how corroborated
+        text = f"Reported by {independent} independent sources.\n\n{text}"
     out = []
     for channel in match.notify:
         alert = Alert(
@@ -43,7 +49,7 @@ def _drafts(
             watch=match.watch,
             terms=match.terms,
             places=match.places,
-            excerpt=excerpt(story.text),
+            excerpt=text,
             added=change.added if change else (),
             removed=change.removed if change else (),
             severity=match.severity,
@@ -64,14 +70,16 @@ def plan_new(
     *,
     now: datetime | None = None,
     max_age: timedelta | None = None,
+    independent: int = 1,
 ) -> list[AlertDraft]:
-    """Drafts for a story seen for the first time (the store ignores clusters already alerted).
+    """Drafts for a story seen for the first time (the store ignores clusters already alerted); ``independent``:
+    its cluster's independent sources (said in the excerpt when more than one).
 
     A story published more than ``max_age`` before ``now`` is stored but never alerts, so adding a
     feed or restarting after a long outage does not flood the channels with old news."""
     if now is not None and max_age is not None and is_stale(story, now, max_age):
         return []
-    return [d for m in matches for d in _drafts(story, m, "new", sources, None, m.hits)]
+    return [d for m in matches for d in _drafts(story, m, "new", sources, None, m.hits, independent)]
 
 
 _THOUSANDS = re.compile(r"\d{1,3}(?:[.,]\d{3})+")

@@ -4,7 +4,9 @@ A batch is what one message carries: one due row, or every row of a due digest (
 single row is sent, ``pacing.route`` decides: "send"; "hold" (released unattempted until ``at``, e.g. the end
 of quiet hours); or "digest" (folded into the digest of (channel, slot ``at``), whose membership is then
 fixed: every retry sends the same rows as one message with the same digest id). Urgent rows and operator
-notices always go at once; quiet hours never stop evaluation, rows are created as always and only wait.
+notices always go at once; quiet hours never stop evaluation, rows are created as always and only wait. A
+"sources" row (later sources of an alerted story, ``followups: digest``) always waits for the channel's next digest
+slot (``digest`` period, hourly by default), even on an immediate channel.
 
 Slack takes about one message per second per webhook: a Slack channel's sends are spaced by waiting
 (``ctx.sleep``) at least ``SLACK_GAP`` apart, never by failing.
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from monitor import deliver, pacing
+from monitor.config.models import ChannelSpec
 from monitor.context import Context
 from monitor.models import Alert, Delivery
 from monitor.store import alerts as store_alerts
@@ -78,7 +81,16 @@ def plan(ctx: Context, alert: Alert, sent: int) -> pacing.Route:
     """Pacing for one alert now; operator notices are never paced."""
     if alert.kind == "notice":
         return pacing.Route("send")
+    if alert.kind == "sources":  # later sources of an alerted story (followups: digest) wait for a digest
+        return pacing.Route("digest", sources_slot(ctx.config.channel_spec(alert.channel), ctx.clock()))
     return pacing.route(ctx.config.channel_spec(alert.channel), alert.severity, ctx.clock(), sent_in_window=sent)
+
+
+def sources_slot(spec: ChannelSpec, now: datetime) -> datetime:
+    """The channel's next digest slot (its ``digest`` period, ``hourly`` by default, even for an immediate
+    channel), moved to the end of quiet hours when it falls in them."""
+    slot = pacing.next_digest_at(spec, now)
+    return pacing.quiet_until(spec, slot) or slot
 
 
 async def gate(ctx: Context, batch: Batch, sent: int) -> str:

@@ -12,6 +12,7 @@ from monitor.render_parts import LINE_MAX, TITLE_MAX, one_line
 from monitor.store.views import AlertItem, StoryPage, Version
 
 NAME_MAX, ERROR_MAX = 64, 60
+_WHY = {"deleted": "deleted from the channel", "vanished": "gone from its feed"}
 
 
 def when(t: datetime | None) -> str:
@@ -59,19 +60,23 @@ def story_text(page: StoryPage, alerts: Sequence[AlertItem], *,
                is_place: Callable[[str], bool] | None = None) -> str:
     """The whole history of ``page``'s story as lines of plain text (ending in a newline)."""
     sources = page.corroboration
+    outlets = page.outlets
     lines = [
         f"Story {page.id}: {_text(page.title, TITLE_MAX, '(untitled)')}",
         f"  Source:     {_text(page.source, NAME_MAX)}",
         f"  Link:       {_text(page.url, 2000)}",
         f"  First seen: {when(page.first_seen_at)}",
         f"  Published:  {when(page.published_at)}",
+        *([f"  Retracted:  {when(page.retracted_at)} ({_WHY.get(page.retraction or '', 'retracted')})"]
+          if page.retracted_at else []),
         "",
         f"Cluster: {len(page.members)} stor{'y' if len(page.members) == 1 else 'ies'} "
-        f"from {sources} source{'' if sources == 1 else 's'}",
+        f"from {outlets} source{'' if outlets == 1 else 's'}, {sources} independent",
     ]
     width = max((len(_text(m.source, NAME_MAX)) for m in page.members), default=0)
     lines.extend(f"{'*' if m.story_id == page.id else ' '} {m.first_seen_at:%Y-%m-%d %H:%M}  "
                  f"{_text(m.source, NAME_MAX):<{width}}  {_text(m.title, TITLE_MAX, '(untitled)')}"
+                 + ("  (retracted)" if m.retracted_at else "")
                  for m in page.members)
     lines += ["", f"Versions: {len(page.versions)}", *version_lines(page.versions, is_place=is_place), ""]
     sent = sum(len(item.channels) for item in alerts)

@@ -14,7 +14,7 @@ import time
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from monitor import fetch, health, ingest, parse, telegram
+from monitor import fetch, health, ingest, parse, retraction, telegram
 from monitor.cadence import Cadence, backoff, interval_for, with_jitter
 from monitor.config import Source
 from monitor.context import Context
@@ -33,7 +33,7 @@ async def poll_source(ctx: Context, source: Source, *, force: bool = False) -> P
     """Poll ``source`` once (unless it is not due and not ``force``, or was disabled by a 410) and store
     what is new."""
     now = ctx.clock()
-    state = await ctx.db(store_sources.ensure, ctx.engine, source.name, source.fetch_url)
+    state = await ctx.poll_state.state(source.name, source.fetch_url)  # batched with concurrent polls
     if state.disabled_at is not None:
         return PollReport(source=source.name, notes=("gone (HTTP 410): not polled until its url changes",))
     if not force and state.backing_off(now):
@@ -71,12 +71,19 @@ async def _poll(ctx: Context, source: Source, state: SourceState, now: datetime)
         await ctx.db(store_sources.move, ctx.engine, state.id, result.permanent_url)
     digest = hashlib.sha256(result.body).hexdigest() if not result.not_modified else state.body_hash
     if result.not_modified or digest == state.body_hash:
-        await _record_success(ctx, source, state, now, result, hint=result.cache_seconds, body_hash=digest)
+        await _record_success(ctx, source, state, now, result, hint=result.cache_seconds, body_hash=digest,
+                              changed=False)
         log.info("poll source=%s status=%d unchanged", source.name, result.status)
         return PollReport(source=source.name, fetched=True, not_modified=True)
     parsed = await ctx.cpu(_parse, source, result, ctx.config.settings.max_items)
+    page = parsed  # the fetched page itself, before older pages are added: what retractions compare
     parsed, missing = await _backfill(ctx, source, state, parsed)
-    report = await ingest.store_items(ctx, state.id, source, parsed, now, cut_off=ingest.cut_off(result.body))
+    fresh, skipped = ctx.poll_state.unseen(state.id, parsed)  # entries unchanged since the last poll: skipped
+    report = await ingest.store_items(ctx, state.id, source, fresh, now, cut_off=ingest.cut_off(result.body))
+    ctx.poll_state.remember(state.id, parsed, whole=report.failed_items == 0)
+    report = replace(report, items=report.items + skipped)
+    if report.failed_items == 0 and not ingest.cut_off(result.body):  # a fetch stored whole: what is gone?
+        await retraction.check(ctx, state.id, source, page, now)
     gap = missing is not None if source.type == "telegram" else _gap(source, parsed, state.last_post_id)
     complete = report.failed_items == 0  # validators are kept only when every entry was stored
     hint = max(result.cache_seconds or 0.0, parsed.ttl_seconds or 0.0) or None
@@ -136,19 +143,23 @@ async def _backfill(
 async def _record_success(
     ctx: Context, source: Source, state: SourceState, now: datetime, result: FetchResult | None, *,
     hint: float | None, body_hash: str | None, gap: bool = False, last_post_id: int | None = None,
-    partial: bool = False,
+    partial: bool = False, changed: bool = True,
 ) -> None:
     """Store the validators (``result`` None: forget them, the fetch was not processed whole) and the next
-    poll time from the source's posting rate."""
+    poll time from the source's posting rate (batched with concurrent polls; ``changed``: stories were
+    stored, so the post counts are read afresh)."""
     cadence = Cadence.of(source, ctx.config.settings)
-    week, day = await ctx.db(store_sources.post_counts_of, ctx.engine, state.id, now)
     previous = timedelta(seconds=state.interval_s) if state.interval_s else None
-    interval = interval_for(cadence, week, day, previous=previous, gap=gap, hint=hint)
-    success = Success(
-        etag=result.etag if result else None, last_modified=result.last_modified if result else None,
-        next_poll_at=now + interval + with_jitter(cadence, ctx.rng), interval_s=interval.total_seconds(),
-        body_hash=body_hash, last_post_id=last_post_id, partial=partial)
-    await ctx.db(store_sources.record_success, ctx.engine, state.id, now, success)
+    jitter = with_jitter(cadence, ctx.rng)
+
+    def decide(week: int, day: int) -> Success:
+        interval = interval_for(cadence, week, day, previous=previous, gap=gap, hint=hint)
+        return Success(
+            etag=result.etag if result else None, last_modified=result.last_modified if result else None,
+            next_poll_at=now + interval + jitter, interval_s=interval.total_seconds(),
+            body_hash=body_hash, last_post_id=last_post_id, partial=partial)
+
+    await ctx.poll_state.success(state.id, now, decide, changed=changed)
 
 
 async def _record_failure(

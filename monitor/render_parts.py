@@ -22,9 +22,9 @@ _INVISIBLE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200b\u200e\u200f\u202a-\u202
 class View:
     """One alert's fields, each a clean single line (the excerpt: lines, "" between paragraphs)."""
 
-    kind: str  # "new" | "update" | "notice"
+    kind: str  # "new" | "update" | "notice" | "sources" | "followup" | "retraction"
     severity: str
-    title: str  # with "Update: " for an update
+    title: str  # with "Update: " for an update (``title_prefix``)
     link: str | None  # passed ``safe_link``
     sources: str
     watch: str
@@ -79,12 +79,11 @@ def digest_view(alerts: Sequence[Alert], digest_id: str, *, story_base: str | No
 def view(alert: Alert, *, excerpt_max: int = EXCERPT_MAX, story_base: str | None = None) -> View:
     """Clean every field of ``alert`` once; raises (TypeError, AttributeError) on a malformed alert.
     ``story_base``: the status pages' public URL, for the link to the alert's story page."""
-    prefix = "Update: " if alert.kind == "update" else ""
     notice = alert.kind == "notice"
     return View(
         kind=one_line(alert.kind, 20),
         severity=one_line(alert.severity, 20).lower() or "high",
-        title=one_line(prefix + (one_line(alert.title, TITLE_MAX) or "(untitled)"), TITLE_MAX),
+        title=one_line(title_prefix(alert) + (one_line(alert.title, TITLE_MAX) or "(untitled)"), TITLE_MAX),
         link=safe_link(alert.link),
         sources=joined(alert.sources),
         watch=one_line(alert.watch, LINE_MAX),
@@ -95,6 +94,18 @@ def view(alert: Alert, *, excerpt_max: int = EXCERPT_MAX, story_base: str | None
         alert_id=one_line(alert.alert_id, 200),
         story=story_page(story_base, alert.story_id),
     )
+
+
+def title_prefix(alert: Alert) -> str:
+    """``Update: ``, ``+3 sources: Reuters, Kyiv Independent, t.me/GeneralStaffZSU — `` (later sources, for a
+    digest), ``Follow-up: `` or ``Retracted: ``; nothing for a new story or a notice."""
+    if alert.kind == "sources":
+        n = len(alert.sources)
+        return f"+{n} source{'' if n == 1 else 's'}: {joined(alert.sources)} — "
+    return _PREFIXES.get(alert.kind, "")
+
+
+_PREFIXES = {"update": "Update: ", "followup": "Follow-up: ", "retraction": "Retracted: "}
 
 
 def story_page(base: str | None, story_id: int | None) -> str | None:

@@ -166,7 +166,7 @@ def test_story_text_is_pure() -> None:
                      sources=("s",), channels=(row, row))
     out = story_text(page, [item])
     assert "  Link:       -\n  First seen: 2022-09-11 16:00:00 UTC\n  Published:  unknown\n" in out
-    assert "Cluster: 1 story from 1 source\n" in out
+    assert "Cluster: 1 story from 1 source, 1 independent\n" in out
     assert "cosmetic edit only" in out and "      + B.\n      - A.\n" in out
     assert "Alerts: 1 (2 deliveries)" in out and out.count("critical") == 2
     assert story_text(page, []).endswith("Alerts: 0\n  none\n")

@@ -510,3 +510,20 @@ def test_digest_items_link_their_story_pages() -> None:
     html = render_digest(alerts, style="email", digest_id="dg", story_base=BASE).html or ""
     assert [a.get("href") for tag, a in _Tags(html).tags if tag == "a" and "/stories/" in (a.get("href") or "")] \
         == pages
+
+
+@pytest.mark.parametrize(("kind", "sources", "title"), [
+    ("sources", ("kyiv", "blog", "t.me/GeneralStaffZSU"),
+     "+3 sources: kyiv, blog, t.me/GeneralStaffZSU — Strike near Izium"),
+    ("sources", ("kyiv",), "+1 source: kyiv — Strike near Izium"),
+    ("followup", ("kyiv",), "Follow-up: Strike near Izium"),
+    ("retraction", ("tg",), "Retracted: Strike near Izium"),
+])
+@pytest.mark.parametrize("style", ["text", "slack", "email"])
+def test_follow_ups_and_retractions_say_what_they_are(kind: str, sources: tuple[str, ...], title: str,
+                                                      style: str) -> None:
+    alert = make_alert(kind=kind, sources=sources)
+    message = render(alert, style=style)
+    assert title in message.title or title in message.body
+    digest = render_digest([alert], style=style, digest_id="nm-digest-1")
+    assert title in digest.body

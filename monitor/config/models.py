@@ -195,6 +195,7 @@ class Source(_Model):
     channel: StrictStr | None = Field(None, pattern=r"^[A-Za-z][A-Za-z0-9_]{3,31}$")
     interval: Duration | None = None
     fetch_article: bool = False  # fetch each new or changed entry's linked page and use its article text
+    tags: list[Annotated[StrictStr, Field(pattern=_NAME)]] = Field(default_factory=list, max_length=50)  # source_tags
 
     @field_validator("url")
     @classmethod
@@ -283,6 +284,50 @@ def _channel(value: object, handler: ValidatorFunctionWrapHandler) -> object:
 Channel = Annotated[StrictStr | ChannelSpec, WrapValidator(_channel)]
 
 
+class PlaceRef(_Model):
+    """The long form of a ``places`` entry: ``{name: Kamianka, oblast: Kharkiv}``."""
+
+    name: StrictStr = Field(min_length=1)
+    oblast: StrictStr | None = None
+
+
+def _place_entry(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """A place is a name ("Izium", "Kamianka, Kharkiv") or a PlaceRef mapping (problems keep their path)."""
+    if isinstance(value, dict):
+        return PlaceRef.model_validate(value)
+    if not isinstance(value, str | PlaceRef):
+        raise ValueError("Input should be a valid string")  # a place name (or a mapping with name: and oblast:)
+    return handler(value)
+
+
+class Area(_Model):
+    """A geo-fence of a watch: the settlements within ``km`` of ``near``, or those of ``oblast``."""
+
+    near: StrictStr | None = None
+    km: StrictInt | StrictFloat = Field(default=25, gt=0, le=300)
+    oblast: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Area:
+        if (self.near is None) == (self.oblast is None):
+            raise ValueError("an area needs either near: (a place, with km:) or oblast:")
+        return self
+
+
+def _near(value: object) -> object:
+    """``near:`` words (12, or "NEAR/12"), ``sentence`` or ``story``."""
+    if value is None or value in ("sentence", "story"):
+        return value
+    if isinstance(value, str) and (m := re.fullmatch(r"NEAR/(\d{1,3})", value.strip(), re.IGNORECASE)):
+        value = int(m.group(1))
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= 200:
+        return value
+    raise ValueError("expected a number of words (0-200), sentence or story")
+
+
+PlaceEntry = Annotated[StrictStr | PlaceRef, WrapValidator(_place_entry)]
+
+
 class Watch(_Model):
     """One alerting rule: terms, places and where its alerts go."""
 
@@ -291,9 +336,19 @@ class Watch(_Model):
     any: list[StrictStr] = Field(default_factory=list, max_length=10000)
     all: list[StrictStr] = Field(default_factory=list, max_length=1000)
     none: list[StrictStr] = Field(default_factory=list, max_length=10000)
-    places: list[StrictStr] = Field(default_factory=list, max_length=10000)
+    places: list[PlaceEntry] = Field(default_factory=list, max_length=10000)
     notify: list[StrictStr] = Field(default_factory=lambda: ["log"], min_length=1)
     severity: Severity = "high"
+    # Rule language (monitor/match_rules.py): geo-fence, proximity of terms and places, field and source scope.
+    area: Area | None = None
+    near: Annotated[int | str | None, BeforeValidator(_near)] = None  # default: one sentence or 12 words
+    scope: Literal["title", "title+text"] = "title+text"
+    sources: list[StrictStr] | None = Field(default=None, max_length=20000)
+    source_tags: list[StrictStr] | None = Field(default=None, max_length=1000)
+    # Later independent sources joining an alerted cluster: ignored, listed in the next digest, or a follow-up.
+    followups: Literal["off", "digest", "thread"] = "digest"
+    min_sources: StrictInt = Field(default=1, ge=1, le=100)  # alert once this many independent sources carry it
+    on_retraction: bool = False  # alert when an alerted story is deleted or vanishes from its source
 
 
 class Config(_Model):

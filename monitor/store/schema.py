@@ -87,6 +87,8 @@ clusters = Table(
     Column("first_seen_at", DateTime, nullable=False),
     Column("last_seen_at", DateTime, nullable=False),
     Column("member_count", Integer, nullable=False, default=1),
+    # independent sources (copies of one text count once, monitor/corroboration.py); NULL before migration 0006
+    Column("independent_count", Integer),
 )
 
 stories = Table(
@@ -104,6 +106,8 @@ stories = Table(
     Column("version", Integer, nullable=False, default=1),
     Column("fingerprint", String(64), nullable=False),
     Column("signature", LargeBinary, nullable=False),
+    Column("retracted_at", DateTime),  # the post was deleted, or the story vanished from its feed's window
+    Column("retraction", String(16)),  # "deleted" (Telegram) | "vanished" (a feed), see monitor/retraction.py
     UniqueConstraint("source_id", "key", name="uq_stories_source_key"),
 )
 
@@ -130,7 +134,9 @@ alerts = Table(
     Column("story_id", Integer, ForeignKey("stories.id")),  # NULL for operator notices
     Column("watch", String(64), nullable=False),
     Column("channel", String(64), nullable=False),
-    Column("kind", String(16), nullable=False),  # "new", "update" or "notice" (source health, to ops)
+    # "new", "update", "notice" (source health, to ops), "sources" (later sources, for the digest),
+    # "followup" (a later source, sent as a short follow-up) or "retraction"
+    Column("kind", String(16), nullable=False),
     Column("version_ref", Integer, nullable=False),  # 0 for "new", story_versions.id for "update"
     Column("payload", Text, nullable=False),  # JSON of the Alert fields
     Column("hits", Text, nullable=False),  # JSON list of matched terms and places

@@ -12,6 +12,8 @@ from typing import Any
 
 from sqlalchemy import Connection, CursorResult, Engine, case, func, insert, select, update
 
+from monitor.corroboration import MAX_MEMBERS, Member
+from monitor.followups import FirstAlert
 from monitor.models import AlertDraft, Story
 from monitor.store.engine import reading
 from monitor.store.schema import alerts, aware, clusters, naive, sources, stories, story_versions
@@ -27,13 +29,14 @@ class KnownStory:
     fingerprint: str
     title: str
     text: str
+    retracted_at: datetime | None = None
 
 
 def find(engine: Engine, source_id: int, key: str) -> KnownStory | None:
     """The stored story with this identity in this source, with its newest text."""
     query = (
         select(stories.c.id, stories.c.cluster_id, stories.c.version, stories.c.fingerprint,
-               story_versions.c.title, story_versions.c.text)
+               story_versions.c.title, story_versions.c.text, stories.c.retracted_at)
         .join(story_versions, (story_versions.c.story_id == stories.c.id)
               & (story_versions.c.version == stories.c.version))
         .where(stories.c.source_id == source_id, stories.c.key == key)
@@ -80,6 +83,44 @@ def cluster_sources(engine: Engine, cluster_id: int) -> list[str]:
     return list(dict.fromkeys(names))
 
 
+def cluster_members(engine: Engine, cluster_id: int) -> list[Member]:
+    """The cluster's stories not retracted, first seen first (at most ``MAX_MEMBERS``), for corroboration."""
+    query = (
+        select(stories.c.id, sources.c.name, stories.c.key, stories.c.first_seen_at, stories.c.signature)
+        .join(sources, stories.c.source_id == sources.c.id)
+        .where(stories.c.cluster_id == cluster_id, stories.c.retracted_at.is_(None))
+        .order_by(stories.c.first_seen_at, stories.c.id)
+        .limit(MAX_MEMBERS)
+    )
+    with reading(engine) as conn:
+        return [Member(sid, name, key, aware(seen), sig) for sid, name, key, seen, sig in conn.execute(query)]
+
+
+def set_independent(engine: Engine, cluster_id: int, count: int) -> None:
+    """Store the cluster's independent sources (after a member was retracted)."""
+    with engine.begin() as conn:
+        conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(independent_count=count))
+
+
+def first_alerts(engine: Engine, cluster_id: int) -> list[FirstAlert]:
+    """The cluster's "new" alerts, one per watch and channel: what follow-ups refer to."""
+    query = (select(alerts.c.watch, alerts.c.channel, alerts.c.alert_uid, alerts.c.payload, alerts.c.status,
+                    alerts.c.story_id)
+             .where(alerts.c.cluster_id == cluster_id, alerts.c.kind == "new").order_by(alerts.c.id))
+    with reading(engine) as conn:
+        rows = conn.execute(query).all()
+    return [first_alert(r) for r in rows]
+
+
+def first_alert(r: Any) -> FirstAlert:
+    """A row of (watch, channel, alert_uid, payload, status, story_id) as a FirstAlert."""
+    payload = json.loads(r[3])
+    link = payload.get("link")
+    return FirstAlert(watch=r[0], channel=r[1], alert_uid=r[2], title=str(payload.get("title") or ""),
+                      link=link if isinstance(link, str) else None, severity=str(payload.get("severity") or "high"),
+                      status=r[4], story_id=r[5])
+
+
 STORY_LOCK = 0x6E6D5354  # PostgreSQL advisory lock key ("nmST"): new stories are stored one at a time
 
 
@@ -92,6 +133,7 @@ def insert_new(
     drafts: list[AlertDraft],
     now: datetime,
     seen_up_to: int | None = None,
+    independent: int | None = None,
 ) -> tuple[int, int, int] | None:
     """Store a new story (a new cluster unless ``cluster_id``), version 1 and its alerts, atomically.
 
@@ -99,7 +141,8 @@ def insert_new(
     and a story with a higher id exists: another instance stored one since the caller's dedup look-up, which
     the caller must see first (so two copies polled by two instances cannot start two clusters). New stories
     are stored one at a time across instances (PostgreSQL: a transaction advisory lock; SQLite: BEGIN
-    IMMEDIATE), so story ids are committed in order and ``id > seen_up_to`` misses none.
+    IMMEDIATE), so story ids are committed in order and ``id > seen_up_to`` misses none. ``independent``: the
+    cluster's independent sources with this story (monitor/corroboration.py).
     """
     t = naive(now)
     with engine.begin() as conn:
@@ -109,18 +152,19 @@ def insert_new(
                 select(stories.c.id).where(stories.c.id > seen_up_to).limit(1)).first() is not None:
             return None
         if cluster_id is None:
-            cluster_id = _new_id(conn.execute(
-                insert(clusters).values(first_seen_at=t, last_seen_at=t, member_count=1)))
+            cluster_id = _new_id(conn.execute(insert(clusters).values(
+                first_seen_at=t, last_seen_at=t, member_count=1, independent_count=independent or 1)))
         else:
+            more: dict[str, Any] = {} if independent is None else {"independent_count": independent}
             conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(
-                last_seen_at=t, member_count=clusters.c.member_count + 1))
+                last_seen_at=t, member_count=clusters.c.member_count + 1, **more))
         story_id = _new_id(conn.execute(insert(stories).values(
             source_id=source_id, key=story.key, cluster_id=cluster_id, url=story.url, title=story.title,
             published_at=naive(story.published), first_seen_at=t, updated_at=t, version=1,
             fingerprint=story.fingerprint, signature=signature,
         )))
         _insert_version(conn, story_id, 1, story, t)
-        created = _insert_alerts(conn, cluster_id, story_id, 0, drafts, t)
+        created = insert_alerts(conn, cluster_id, story_id, 0, drafts, t)
     return story_id, cluster_id, created
 
 
@@ -134,7 +178,7 @@ def insert_version(
         version_id = _insert_version(conn, known.id, version, story, t)
         conn.execute(update(stories).where(stories.c.id == known.id).values(
             version=version, fingerprint=story.fingerprint, title=story.title, url=story.url, updated_at=t))
-        return _insert_alerts(conn, known.cluster_id, known.id, version_id, drafts, t)
+        return insert_alerts(conn, known.cluster_id, known.id, version_id, drafts, t)
 
 
 def _new_id(result: CursorResult[Any]) -> int:
@@ -156,13 +200,22 @@ def alert_uid(cluster_id: int, watch: str, channel: str, kind: str, version_ref:
     return "nm-" + hashlib.sha256(raw).hexdigest()[:20]
 
 
-def _insert_alerts(
+_PER_STORY = frozenset({"sources", "followup", "retraction"})  # kinds keyed by the story they are about
+
+
+def insert_alerts(
     conn: Connection, cluster_id: int, story_id: int, version_ref: int, drafts: list[AlertDraft], t: Any
 ) -> int:
+    """Insert outbox rows for ``drafts`` (a row with the same identity is left alone); returns rows created. A
+    "sources" draft joins the waiting (unclaimed) "sources" row of its cluster, watch and channel if there is one,
+    so the digest lists every later source once ("+3 sources: ...")."""
     created = 0
     for draft in drafts:
         a = draft.alert
-        ref = 0 if a.kind == "new" else version_ref  # one "new" alert per cluster, watch and channel
+        if a.kind == "sources" and _join_waiting(conn, cluster_id, a):
+            continue
+        # one "new" alert per cluster, watch and channel; follow-ups and retractions once per story
+        ref = 0 if a.kind == "new" else story_id if a.kind in _PER_STORY else version_ref
         uid = alert_uid(cluster_id, a.watch, a.channel, a.kind, ref)
         payload = {k: v for k, v in dataclasses.asdict(a).items() if k != "alert_id"}
         stmt = _insert_ignore(conn, alerts).values(
@@ -174,6 +227,23 @@ def _insert_alerts(
     if created and version_ref:
         conn.execute(update(story_versions).where(story_versions.c.id == version_ref).values(alerted=True))
     return created
+
+
+def _join_waiting(conn: Connection, cluster_id: int, a: Any) -> bool:
+    """Add ``a``'s sources to the cluster's unclaimed "sources" row for its watch and channel; False if none waits."""
+    row = conn.execute(select(alerts.c.id, alerts.c.payload).where(
+        alerts.c.cluster_id == cluster_id, alerts.c.watch == a.watch, alerts.c.channel == a.channel,
+        alerts.c.kind == "sources", alerts.c.status.in_(("pending", "digest")), alerts.c.attempts == 0,
+    ).order_by(alerts.c.id.desc()).limit(1)).first()
+    if row is None:
+        return False
+    payload = json.loads(row[1])
+    payload["sources"] = list(dict.fromkeys([*(payload.get("sources") or ()), *a.sources]))
+    payload["excerpt"] = a.excerpt
+    result = conn.execute(update(alerts).where(alerts.c.id == row[0], alerts.c.attempts == 0,
+                                               alerts.c.status.in_(("pending", "digest")))
+                          .values(payload=json.dumps(payload, ensure_ascii=False)))
+    return bool(result.rowcount)
 
 
 def _insert_ignore(conn: Connection, table: Any) -> Any:

@@ -15,7 +15,7 @@ from sqlalchemy import Engine as Engine  # re-exported: the web package types it
 from sqlalchemy import func, select, true
 
 from monitor.store.engine import reading
-from monitor.store.schema import alerts, aware, naive, sources, stories, story_versions
+from monitor.store.schema import alerts, aware, clusters, naive, sources, stories, story_versions
 
 WINDOW_FACTOR = 8  # outbox rows read per alert shown: one alert has a row per channel
 MEMBERS_MAX, STORY_ALERTS_MAX, VERSIONS_MAX = 200, 500, 200
@@ -131,6 +131,7 @@ class Member:
     title: str
     url: str | None
     first_seen_at: datetime
+    retracted_at: datetime | None = None  # deleted, or vanished from its feed (monitor/retraction.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,17 +146,27 @@ class StoryPage:
     versions: list[Version]
     members: list[Member]
     alerts: list[ChannelRow]
+    independent: int | None = None  # the cluster's independent sources (copies of one text count once)
+    retracted_at: datetime | None = None
+    retraction: str | None = None  # "deleted" | "vanished"
 
     @property
     def corroboration(self) -> int:
-        """Distinct sources that carried the story."""
+        """Independent sources that carried the story (stored since migration 0006), else distinct sources."""
+        return self.independent or self.outlets
+
+    @property
+    def outlets(self) -> int:
+        """Distinct sources that carried the story (copies included)."""
         return len({m.source for m in self.members})
 
 
 def story_page(engine: Engine, story_id: int) -> StoryPage | None:
     """A story with its versions (oldest first), its cluster's stories and the cluster's outbox rows."""
     head = (select(stories.c.id, stories.c.title, stories.c.url, sources.c.name, stories.c.cluster_id,
-                   stories.c.first_seen_at, stories.c.published_at)
+                   stories.c.first_seen_at, stories.c.published_at, stories.c.retracted_at, stories.c.retraction,
+                   clusters.c.independent_count)
+            .join(clusters, clusters.c.id == stories.c.cluster_id)
             .join(sources, sources.c.id == stories.c.source_id).where(stories.c.id == story_id))
     versions = (select(story_versions.c.version, story_versions.c.title, story_versions.c.text,
                        story_versions.c.seen_at, story_versions.c.alerted)
@@ -165,16 +176,17 @@ def story_page(engine: Engine, story_id: int) -> StoryPage | None:
         if row is None:
             return None
         found = [Version(r[0], r[1], r[2], aware(r[3]), bool(r[4])) for r in conn.execute(versions)]
-        members = (select(stories.c.id, sources.c.name, stories.c.title, stories.c.url, stories.c.first_seen_at)
+        members = (select(stories.c.id, sources.c.name, stories.c.title, stories.c.url, stories.c.first_seen_at,
+                          stories.c.retracted_at)
                    .join(sources, sources.c.id == stories.c.source_id).where(stories.c.cluster_id == row[4])
                    .order_by(stories.c.first_seen_at, stories.c.id).limit(MEMBERS_MAX))
-        cluster = [Member(r[0], r[1], r[2], r[3], aware(r[4])) for r in conn.execute(members)]
+        cluster = [Member(r[0], r[1], r[2], r[3], aware(r[4]), _t(r[5])) for r in conn.execute(members)]
         sent = (select(*_ALERT_COLUMNS[:10]).where(alerts.c.cluster_id == row[4])
                 .order_by(alerts.c.id).limit(STORY_ALERTS_MAX))
         rows = [_channel_row(r) for r in conn.execute(sent)]
     return StoryPage(id=row[0], title=row[1], url=row[2], source=row[3], cluster_id=row[4],
                      first_seen_at=aware(row[5]), published_at=_t(row[6]), versions=found, members=cluster,
-                     alerts=rows)
+                     alerts=rows, independent=row[9], retracted_at=_t(row[7]), retraction=row[8])
 
 
 def find_story(engine: Engine, ref: str) -> int | None:
