@@ -36,10 +36,16 @@ test: $(STAMP)                     ## the whole test suite
 
 bench: $(STAMP)                    ## measurements behind the README's numbers
 	$(BIN)/python bench/bench_dedupe.py
+	$(BIN)/python bench/bench_clusters.py
 	$(BIN)/python bench/bench_farm.py
+	$(BIN)/pip install -q -e ".[bench]"
+	PYTHONPATH=.:bench $(BIN)/python bench/bench_pipeline.py
+	PYTHONPATH=. $(BIN)/python bench/compare_parsers.py
 	$(BIN)/python bench/bench_web.py
+	$(BIN)/python bench/bench_match.py
+	$(BIN)/python bench/bench_memory.py
 
-gazetteer: $(STAMP)                ## rebuild monitor/data/gazetteer-ua.json from GeoNames data
+gazetteer: $(STAMP)                ## rebuild monitor/data/gazetteer-ua.json.gz (KATOTTG, GeoNames, pymorphy3 forms)
 	$(BIN)/pip install -q -e ".[gazetteer]"
 	$(BIN)/python -m monitor.gazetteer_build
 

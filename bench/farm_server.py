@@ -54,18 +54,19 @@ def load_bodies(corpus: Path = CORPUS) -> list[bytes]:
     return [gzip.decompress(p.read_bytes()) for p in sorted(corpus.glob("*.gz"))]
 
 
-def generated_body(n: int, items: int = 20) -> bytes:
-    """A plain 20-item RSS 2.0 feed of made-up prose, the fallback when the corpus is absent."""
+def generated_body(n: int, items: int = 20, words: int = 120) -> bytes:
+    """A plain RSS 2.0 feed of made-up prose (``items`` entries of ``words`` words, each with the word
+    "bulletin" for a watch to match), the fallback when the corpus is absent."""
     rng = random.Random(n)
-    entries = "".join(_item(f"gen-{n}-{k}", rng) for k in range(items))
+    entries = "".join(_item(f"gen-{n}-{k}", rng, words=words) for k in range(items))
     return (f'<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel><title>Generated {n}</title>'
             f"<link>http://127.0.0.1/gen/{n}</link><description>farm</description>{entries}</channel></rss>\n"
             ).encode()
 
 
-def _item(guid: str, rng: random.Random, atom: bool = False) -> str:
+def _item(guid: str, rng: random.Random, atom: bool = False, words: int = 120) -> str:
     title = " ".join(rng.choice(_WORDS) for _ in range(8)).capitalize()
-    text = " ".join(rng.choice(_WORDS) for _ in range(120))
+    text = "bulletin " + " ".join(rng.choice(_WORDS) for _ in range(words))
     if atom:
         return (f"<entry><title>{title}</title><id>urn:farm:{guid}</id><link href='http://127.0.0.1/{guid}'/>"
                 f"<updated>{time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}</updated>"
@@ -101,17 +102,19 @@ class Farm:
     gz: list[bytes] = field(default_factory=list)
     changed: dict[int, tuple[bytes, bytes]] = field(default_factory=dict)
     requests: int = 0
+    distinct: bool = False  # feed i serves body i (mod the bodies), else a random one
+    served: dict[int, float] = field(default_factory=dict)  # changed feed -> wall time its new body was sent
 
     def __post_init__(self) -> None:
         self.gz = [gzip.compress(b, 5) for b in self.bodies]
         self.set_round(0)
 
     def body_index(self, i: int) -> int:
-        return random.Random(i).randrange(len(self.bodies))
+        return i % len(self.bodies) if self.distinct else random.Random(i).randrange(len(self.bodies))
 
     def set_round(self, round_no: int) -> None:
         self.round_no = round_no
-        self.changed = {}
+        self.changed, self.served = {}, {}
         for i in range(self.feeds):
             if kind_of(i) == "changed":
                 plain = with_new_item(self.bodies[self.body_index(i)], i, round_no)
@@ -166,6 +169,8 @@ async def answer(farm: Farm, path: str, headers: dict[str, str], writer: asyncio
         return True
     gzipped = "gzip" in headers.get("accept-encoding", "")
     body = farm.body(i, gzipped)
+    if i in farm.changed:
+        farm.served.setdefault(i, time.time())
     extra = {"Content-Encoding": "gzip"} if gzipped else {}
     writer.write(_response(200, {"Content-Type": content_type(farm.bodies[farm.body_index(i)]), "ETag": tag,
                                  **extra}, body))
@@ -210,6 +215,8 @@ def _on_message(farm: Farm, conn: Connection, stop: asyncio.Event) -> None:
         conn.send(("ok",))
     elif message[0] == "cpu":
         conn.send((time.process_time(), farm.requests))
+    elif message[0] == "served":
+        conn.send(dict(farm.served))
     else:
         stop.set()
 
@@ -227,9 +234,10 @@ async def _serve(farm: Farm, conn: Connection, port: int) -> None:
                 await asyncio.wait_for(stop.wait(), 1.0)
 
 
-def serve(conn: Connection, bodies: list[bytes], feeds: int, slow: float, port: int = 0) -> None:
+def serve(conn: Connection, bodies: list[bytes], feeds: int, slow: float, port: int = 0,
+          distinct: bool = False) -> None:
     """Child-process entry: build the farm, report the port, serve until told to stop."""
-    asyncio.run(_serve(Farm(bodies, feeds, slow), conn, port))
+    asyncio.run(_serve(Farm(bodies, feeds, slow, distinct=distinct), conn, port))
 
 
 @dataclass
@@ -253,16 +261,21 @@ class FarmProcess:
         self.conn.send(("cpu",))
         return self.conn.recv()
 
+    def served(self) -> dict[int, float]:
+        """Changed feed -> wall time (time.time) its body of this round was first sent."""
+        self.conn.send(("served",))
+        return self.conn.recv()
+
     def stop(self) -> None:
         self.conn.send(("stop",))
         self.process.join(timeout=10)
 
 
-def start(bodies: list[bytes], feeds: int, slow: float, port: int = 0) -> FarmProcess:
+def start(bodies: list[bytes], feeds: int, slow: float, port: int = 0, distinct: bool = False) -> FarmProcess:
     """Fork the farm (call before any thread or event loop exists) and wait until it listens."""
     ctx = multiprocessing.get_context("fork")
     parent, child = ctx.Pipe()
-    process = ctx.Process(target=serve, args=(child, bodies, feeds, slow, port), daemon=True)
+    process = ctx.Process(target=serve, args=(child, bodies, feeds, slow, port, distinct), daemon=True)
     process.start()
     if not parent.poll(120):
         process.kill()

@@ -1,4 +1,5 @@
-"""Parse stage: feed bytes in, a classified ``ParseResult`` of ``RawItem``s out (feedparser, bytes only).
+"""Parse stage: feed bytes in, a classified ``ParseResult`` of ``RawItem``s out (fastfeedparser for well-formed
+feeds, feedparser for the rest; bytes only).
 
 Raises ``ParseError`` (``empty_body``, ``xml_dtd_rejected``, ``not_a_feed``); a recovered broken feed is
 ``partial``.
@@ -17,6 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import feedparser
 
+from monitor import parse_fast
 from monitor.errors import ParseError
 from monitor.models import ParseResult, RawItem
 
@@ -45,9 +47,12 @@ _BROKEN_DECL = re.compile(rb"<\?xml\?xml[^>]*>")
 _HARMLESS = feedparser.ThingsNobodyCaresAboutButMe
 
 
-def parse(body: bytes, *, content_type: str = "", url: str = "", max_items: int = 200) -> ParseResult:
+def parse(
+    body: bytes, *, content_type: str = "", url: str = "", max_items: int = 200, fast_path: bool = True
+) -> ParseResult:
     """Turn one fetched feed body into items; use for RSS/Atom/RDF and JSON Feed sources (Telegram pages:
-    ``telegram``).
+    ``telegram``). A well-formed feed goes through fastfeedparser (``parse_fast``; ``fast_path=False``:
+    feedparser only, for comparisons), anything else through feedparser.
 
     ``ttl_seconds`` is the feed's RSS ``<ttl>`` in seconds (None if absent or absurd).
     """
@@ -56,6 +61,11 @@ def parse(body: bytes, *, content_type: str = "", url: str = "", max_items: int 
     _guard(body, url)
     if body.lstrip()[:1] == b"{":
         return _parse_json(body, url, max_items)
+    fast = parse_fast.entries(body) if fast_path else None
+    if fast is not None:  # fastfeedparser read it; everything else goes through feedparser, as before
+        entries, title, ttl = fast
+        return ParseResult(items=tuple(_items(entries, url, max_items)), title=title[:_MAX_TITLE],
+                           ttl_seconds=_ttl_seconds(ttl))
     result = _feedparser(body, content_type)
     items = tuple(_items(result.get("entries", []), url, max_items))
     if not items and _PREFIXED_ITEM.search(body) and b"xmlns:rss" not in body:

@@ -21,12 +21,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, OperationalError
 
 from monitor.config import Source, parse_text
 from monitor.context import Context, compile_for, load_gazetteer, open_context
 from monitor.gazetteer import Gazetteer
+from monitor.group_commit import GroupCommit
 from monitor.models import PollReport
 from monitor.pipeline import MAX_BACKOFF, poll_source
 from monitor.store import alerts as store_alerts
@@ -828,3 +830,73 @@ async def test_a_malformed_feed_whose_last_entry_lacks_a_link_keeps_it(env: Env)
     env.feeds.serve("/wire.xml", feed(body))
     report = await env.poll()
     assert report.partial and (report.new_stories, report.alerts, report.notes) == (2, 1, ())
+
+
+async def test_concurrent_unchanged_polls_share_their_transactions(env: Env) -> None:
+    """The poll-state fast path: 12 unchanged polls at once read their states in one batch and record their
+    results in one (each still waits for its own write), and every source's state is right afterwards."""
+    srcs = [Source(name=f"s{k}", url=f"{env.feeds.base}/s{k}.xml") for k in range(12)]
+    for k in range(12):
+        env.feeds.serve(f"/s{k}.xml", feed(rss(neutral(k)), etag=f'"e{k}"'),
+                        Reply(status=304, body=b"", headers=(("ETag", f'"e{k}"'),)))
+    first = await asyncio.gather(*(poll_source(env.ctx, s, force=True) for s in srcs))
+    assert [r.new_stories for r in first] == [1] * 12
+    env.clock.advance(minutes=30)
+    env.ctx.host_locks["127.0.0.1"] = asyncio.Semaphore(12)  # one loopback host stands for 12 hosts
+    begins: list[object] = []
+    count = begins.append  # one bound method, so the same listener is removed
+    sqlalchemy_event.listen(env.ctx.engine, "begin", count)
+    try:
+        reports = await asyncio.gather(*(poll_source(env.ctx, s, force=True) for s in srcs))
+    finally:
+        sqlalchemy_event.remove(env.ctx.engine, "begin", count)
+    assert all(r.not_modified and r.error_kind is None for r in reports)
+    # One read for all 12 states, then one write per batch of the polls whose responses arrived together
+    # (how many form a batch depends on the server's timing); it was 3 per poll, 36 here.
+    assert len(begins) <= 1 + 12, len(begins)
+    for k, s in enumerate(srcs):
+        state = store_sources.ensure(env.ctx.engine, s.name, s.fetch_url)
+        assert (state.etag, state.last_success_at, state.error_count) == (f'"e{k}"', env.naive_now(), 0)
+        assert state.next_poll_at is not None and state.next_poll_at > env.naive_now()
+
+
+async def test_group_commit_batches_calls_of_one_moment_and_fails_a_batch_whole() -> None:
+    batches: list[list[int]] = []
+
+    def run(items: list[int]) -> list[int]:
+        batches.append(items)
+        if -1 in items:
+            raise OperationalError("stmt", {}, Exception("database is locked"))
+        return [i * 10 for i in items]
+
+    async def runner(fn: Any, items: list[int]) -> Any:
+        return await asyncio.to_thread(fn, items)
+
+    group: GroupCommit[int, int] = GroupCommit(run, runner, limit=4)
+    assert await asyncio.gather(*(group.submit(i) for i in range(6))) == [0, 10, 20, 30, 40, 50]
+    assert batches == [[0, 1, 2, 3], [4, 5]]  # one moment's calls together, at most ``limit`` per batch
+    results = await asyncio.gather(group.submit(7), group.submit(-1), return_exceptions=True)
+    assert all(isinstance(r, OperationalError) for r in results)  # the batch's transaction failed: every caller
+    assert await group.submit(8) == 80  # and the next batch runs
+
+
+async def test_a_changed_feed_processes_only_its_new_and_changed_entries(env: Env) -> None:
+    """Entries unchanged since the last poll stored whole are not normalized and looked up again; a new one and
+    an edited one are, and the report still counts every entry."""
+    items = [neutral(n) for n in range(20)]
+    env.feeds.serve("/wire.xml", feed(rss(*items)))
+    assert (await env.poll()).new_stories == 20
+    edited = Item(items[3].title, items[3].body + " A correction was added later.", guid="t-3", link=items[3].link)
+    env.feeds.serve("/wire.xml", feed(rss(neutral(99), *items[:3], edited, *items[4:])))
+    env.clock.advance(minutes=30)
+    begins: list[object] = []
+    count = begins.append
+    sqlalchemy_event.listen(env.ctx.engine, "begin", count)
+    try:
+        report = await env.poll()
+    finally:
+        sqlalchemy_event.remove(env.ctx.engine, "begin", count)
+    assert (report.items, report.new_stories, report.new_versions) == (21, 1, 1)
+    assert len(begins) < 20  # the 19 unchanged entries cost no look-up each (was one transaction per entry)
+    env.feeds.serve("/wire.xml", feed(rss(neutral(99), *items[:3], edited, *items[4:], neutral(100))))
+    assert (await env.poll()).new_stories == 1

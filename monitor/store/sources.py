@@ -6,12 +6,12 @@ from __future__ import annotations
 import os
 import secrets
 import socket
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Engine, RowMapping, and_, case, func, insert, or_, select, true, update
+from sqlalchemy import Connection, Engine, RowMapping, and_, bindparam, case, func, insert, or_, select, true, update
 
 from monitor.store.engine import reading
 from monitor.store.schema import naive, sources, stories
@@ -81,6 +81,54 @@ def ensure(engine: Engine, name: str, url: str) -> SourceState:
             )
         row = conn.execute(select(sources).where(sources.c.name == name)).mappings().one()
     return _state(row)
+
+
+def ensure_many(engine: Engine, pairs: Sequence[tuple[str, str]]) -> list[SourceState]:
+    """``ensure`` for many (name, url) pairs: one read when every source is known with that URL (the usual
+    case), else ``ensure`` for the others."""
+    names = [name for name, _ in pairs]
+    with reading(engine) as conn:
+        rows = {r["name"]: r for r in conn.execute(select(sources).where(sources.c.name.in_(names))).mappings()}
+    found = {name: _state(rows[name]) for name, url in pairs if name in rows and rows[name]["config_url"] == url}
+    return [found[name] if name in found else ensure(engine, name, url) for name, url in pairs]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A successful poll to record: ``decide`` turns the source's post counts (7 days, 24 h) into what is
+    stored; ``counts`` are given when the caller knows them (else read in the batch's transaction)."""
+
+    source_id: int
+    now: datetime
+    decide: Callable[[int, int], Success]
+    counts: tuple[int, int] | None = None
+
+
+def record_successes(engine: Engine, outcomes: Sequence[Outcome]) -> list[tuple[int, int]]:
+    """``record_success`` for many polls in one transaction (one grouped count query, one executemany);
+    returns the post counts each one used. Counts are read at the first outcome's ``now``."""
+    with engine.begin() as conn:
+        missing = sorted({o.source_id for o in outcomes if o.counts is None})
+        read = _post_counts_in(conn, outcomes[0].now, missing) if missing else {}
+        used = [o.counts or read.get(o.source_id, (0, 0)) for o in outcomes]
+        rows = [_success_row(o.source_id, o.now, o.decide(*counts)) for o, counts in zip(outcomes, used, strict=True)]
+        conn.execute(_SUCCESS_UPDATE, rows)
+    return used
+
+
+_SUCCESS_UPDATE = update(sources).where(sources.c.id == bindparam("b_id")).values(
+    etag=bindparam("b_etag"), last_modified=bindparam("b_last_modified"), body_hash=bindparam("b_body_hash"),
+    last_polled_at=bindparam("b_now"), last_success_at=bindparam("b_now"), error_count=0,
+    last_error_kind=bindparam("b_kind"), last_error=None, next_poll_at=bindparam("b_next"),
+    interval_s=bindparam("b_interval"),
+    last_post_id=func.coalesce(bindparam("b_last_post_id", type_=sources.c.last_post_id.type), sources.c.last_post_id))
+
+
+def _success_row(source_id: int, now: datetime, result: Success) -> dict[str, object]:
+    return {"b_id": source_id, "b_etag": result.etag, "b_last_modified": result.last_modified,
+            "b_body_hash": result.body_hash, "b_now": naive(now),
+            "b_kind": "parse_partial" if result.partial else None, "b_next": naive(result.next_poll_at),
+            "b_interval": result.interval_s, "b_last_post_id": result.last_post_id}
 
 
 def record_success(engine: Engine, source_id: int, now: datetime, result: Success) -> None:
@@ -193,6 +241,24 @@ def claim_due(engine: Engine, names: Iterable[str], now: datetime, *, owner: str
         return set(conn.execute(stmt).scalars())
 
 
+def claim_each(engine: Engine, calls: Sequence[tuple[str, str, datetime]], *, owner: str,
+               lease: timedelta) -> list[bool]:
+    """``claim_due(..., force=True)`` of one source per call, for many calls (name, url, now) in one
+    transaction (at the latest ``now``): whether each source was leased to ``owner``."""
+    now = max(when for _, _, when in calls)
+    claimed = claim_due(engine, [name for name, _, _ in calls], now, owner=owner, lease=lease, limit=len(calls),
+                        force=True, urls={name: url for name, url, _ in calls})
+    return [name in claimed for name, _, _ in calls]
+
+
+def release_each(engine: Engine, names: Sequence[str], *, owner: str) -> list[None]:
+    """``release`` of many sources in one statement."""
+    with engine.begin() as conn:
+        conn.execute(update(sources).where(sources.c.name.in_(list(names)), sources.c.lease_owner == owner)
+                     .values(lease_owner=None, lease_until=None))
+    return [None] * len(names)
+
+
 def _insert_unknown(engine: Engine, names: list[str], urls: Mapping[str, str]) -> None:
     """Insert rows for the names the store lacks (idempotent across instances)."""
     with reading(engine) as conn:
@@ -241,6 +307,18 @@ def post_counts(conn: Connection, now: datetime, source_id: int | None = None) -
     )
     if source_id is not None:
         query = query.where(stories.c.source_id == source_id)
+    return {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(query)}
+
+
+def _post_counts_in(conn: Connection, now: datetime, ids: list[int]) -> dict[int, tuple[int, int]]:
+    """``post_counts`` of the sources ``ids`` only."""
+    when = func.coalesce(stories.c.published_at, stories.c.first_seen_at)
+    week, day = naive(now - timedelta(days=7)), naive(now - timedelta(days=1))
+    query = (
+        select(stories.c.source_id, func.count(), func.sum(case((when >= day, 1), else_=0)))
+        .where(stories.c.source_id.in_(ids), when >= week, when <= naive(now + timedelta(hours=1)))
+        .group_by(stories.c.source_id)
+    )
     return {r[0]: (int(r[1]), int(r[2] or 0)) for r in conn.execute(query)}
 
 
