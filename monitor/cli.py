@@ -1,4 +1,5 @@
-"""Command line: run, once, check, db upgrade, test-notify, status, alerts, story, web, demo, sources (OPML).
+"""Command line: run, once, check, explain, backtest, db upgrade, test-notify, status, alerts, story, web, demo,
+sources (OPML).
 
 Exit codes: 0 ok, 1 configuration or database error (a failing source is reported, not fatal).
 """
@@ -37,7 +38,7 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     sub.add_parser("run", help="run the daemon in the foreground (SIGTERM stops, SIGHUP reloads)")
     sub.add_parser("once", help="poll every source once, deliver, exit")
-    sub.add_parser("check", help="validate the config and print every problem")
+    sub.add_parser("check", help="validate and lint the config: errors exit 1, warnings are printed")
     db = sub.add_parser("db", help="database maintenance")
     db.add_argument("action", choices=["upgrade"])
     tn = sub.add_parser("test-notify", help="send a test alert to a channel")
@@ -46,6 +47,7 @@ def _parser() -> argparse.ArgumentParser:
     _alerts_parser(sub)
     _sources_parser(sub)
     _story_parser(sub)
+    _author_parsers(sub)
     web = sub.add_parser("web", help="serve the read-only status pages on the configured database (no polling)")
     web.add_argument("--listen", metavar="HOST:PORT", help="listen here instead of settings.web.listen "
                      "(default 127.0.0.1:8787)")
@@ -81,12 +83,27 @@ def _story_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     st.add_argument("id", help="a story id (as in /stories/ID on the status pages), an alert id (nm-...) or a link")
 
 
+def _author_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ex = sub.add_parser("explain", help="which watch matches a story (or a text), with what, and why the others "
+                        "do not")
+    ex.add_argument("id", nargs="?", help="a story id, an alert id (nm-...) or a link")
+    ex.add_argument("--text", help="explain this text instead of a stored story")
+    ex.add_argument("--title", default="", help="with --text: its title")
+    ex.add_argument("--source", help="with --text: the source it comes from (for watches scoped to sources)")
+    bt = sub.add_parser("backtest", help="replay stored stories through the current watchlist: the alerts it "
+                        "would have sent")
+    bt.add_argument("--since", default="7d", help="stories first seen since: 7d, 12h, 2w or a date (default 7d)")
+    bt.add_argument("--watch", help="only this watch")
+    bt.add_argument("--sample", type=int, default=3, help="titles listed per watch and channel (default 3)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(args.verbose)
     path = args.config or config_mod.default_path()
     try:
-        return {"sources": _sources, "story": _story}.get(args.command, _dispatch)(args, path)
+        handler = {"sources": _sources, "story": _story, "explain": _author, "backtest": _author}
+        return handler.get(args.command, _dispatch)(args, path)
     except MonitorError as exc:
         print(f"news-monitor: {exc}", file=sys.stderr)
         return 1
@@ -106,6 +123,18 @@ def _story(args: argparse.Namespace, path: Path) -> int:
     from monitor import commands
 
     return commands.story(path, args.id)
+
+
+def _author(args: argparse.Namespace, path: Path) -> int:
+    from monitor import author_cmd
+
+    if args.command == "backtest":
+        return author_cmd.backtest_cmd(path, since=args.since, watch=args.watch, sample=args.sample)
+    if (args.id is None) == (args.text is None):
+        raise MonitorError("explain: give a story id, alert id or link, or --text (one of them)")
+    if args.text is not None:
+        return author_cmd.explain_text_cmd(path, args.text, title=args.title, source=args.source)
+    return author_cmd.explain_story(path, args.id)
 
 
 def _dispatch(args: argparse.Namespace, path: Path) -> int:

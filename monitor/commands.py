@@ -22,19 +22,14 @@ from monitor.store import circuits as store_circuits
 from monitor.store import counts as store_counts
 from monitor.store import engine as store_engine
 from monitor.store import sources as store_sources
+from monitor.store import views
 
 
 def check(path: Path) -> int:
-    """Validate the config; print every problem as file:line:col: path: message."""
-    try:
-        cfg, _ = load_config(path, load_gazetteer())
-    except ConfigError as exc:
-        for line in exc.problems:
-            print(line)
-        return 1
-    print(f"{path}: ok ({len(cfg.sources)} sources, {len(cfg.watches)} watches, "
-          f"channels: {', '.join(sorted(set(cfg.channels) | {'log'}))})")
-    return 0
+    """Validate and lint the config (``monitor.author_cmd.check``)."""
+    from monitor import author_cmd
+
+    return author_cmd.check(path)
 
 
 def db_upgrade(path: Path) -> int:
@@ -175,19 +170,14 @@ def story(path: Path, ref: str) -> int:
     """``news-monitor story ID``: a story's versions with their diffs, its cluster and its alerts. ``ref``: a
     story id (as in ``/stories/<id>``), an alert id (``nm-...``) or a link (the stored story of that link)."""
     from monitor import history
-    from monitor.normalize import canonical_url
     from monitor.render_parts import one_line
-    from monitor.store import views
 
     gazetteer = load_gazetteer()
     cfg, _ = load_config(path, gazetteer)
     engine = store_engine.make_engine(cfg.database_url())
     try:
         _require_migrated(store_engine.is_current(engine))
-        key = ref.strip()
-        if not key.isdigit() and not key.startswith("nm-"):
-            key = canonical_url(key) or ""
-        story_id = views.find_story(engine, key) if key else None
+        story_id = find_story(engine, ref)
         page = None if story_id is None else views.story_page(engine, story_id)
         if page is None:
             raise MonitorError(f"no story {one_line(ref, 200)}")
@@ -200,6 +190,16 @@ def story(path: Path, ref: str) -> int:
 
     sys.stdout.write(history.story_text(page, found, is_place=is_place))
     return 0
+
+
+def find_story(engine: views.Engine, ref: str) -> int | None:
+    """The story ``ref`` names: a story id, an alert id (``nm-...``) or a link (canonicalised as stored)."""
+    from monitor.normalize import canonical_url
+
+    key = ref.strip()
+    if not key.isdigit() and not key.startswith("nm-"):
+        key = canonical_url(key) or ""
+    return views.find_story(engine, key) if key else None
 
 
 def web_settings(cfg: Config, listen: str | None) -> WebSettings:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,7 @@ from monitor.config import Config, Source
 from monitor.context import Clock, Context, compile_for, load_gazetteer, open_context, utc_now
 from monitor.errors import ConfigError, DeliveryConfigError, MonitorError
 from monitor.gazetteer import Gazetteer
+from monitor.group_commit import GroupCommit
 from monitor.match import CompiledWatchlist
 from monitor.models import PollReport
 from monitor.outbox import DrainReport, drain
@@ -29,6 +31,7 @@ from monitor.store import alerts as store_alerts
 from monitor.store import engine as store_engine
 from monitor.store import sources as store_sources
 from monitor.systemd import Notifier
+from monitor.watchfile import ConfigWatcher, FileWatch
 from monitor.web.sidecar import SideServers
 
 log = logging.getLogger("monitor.daemon")
@@ -96,18 +99,20 @@ async def run_once(ctx: Context) -> tuple[list[PollReport], DrainReport]:
     alert and notice. A source another instance (a running daemon) is polling is skipped."""
     limit = asyncio.Semaphore(ctx.config.settings.max_polls)
     owner = store_sources.instance_id()
+    # Leases taken and given back together by the polls of one moment (one transaction each way).
+    claims: GroupCommit[tuple[str, str, datetime], bool] = GroupCommit(functools.partial(
+        store_sources.claim_each, ctx.engine, owner=owner, lease=poll_lease(ctx.config)), ctx.db)
+    releases: GroupCommit[str, None] = GroupCommit(functools.partial(
+        store_sources.release_each, ctx.engine, owner=owner), ctx.db)
 
     async def one(source: Source) -> PollReport:
         async with limit:
-            claimed = await ctx.db(store_sources.claim_due, ctx.engine, [source.name], ctx.clock(), owner=owner,
-                                   lease=poll_lease(ctx.config), limit=1, force=True,
-                                   urls={source.name: source.fetch_url})
-            if not claimed:
+            if not await claims.submit((source.name, source.fetch_url, ctx.clock())):
                 return PollReport(source=source.name, notes=("being polled by another instance",))
             try:
                 return await poll_source(ctx, source, force=True)
             finally:
-                await ctx.db(store_sources.release, ctx.engine, source.name, owner)
+                await releases.submit(source.name)
 
     results = await asyncio.gather(*(one(s) for s in ctx.config.sources), return_exceptions=True)
     reports = []
@@ -143,6 +148,7 @@ class Daemon:
     stopping: bool = False  # set when stopping begins: jobs then start no new work
     side: SideServers | None = None  # the status pages and /metrics (built in serve)
     owner: str = field(default_factory=store_sources.instance_id)  # this instance's name on source leases
+    watcher: ConfigWatcher | None = None  # hot reload: the watchlist file's changes and SIGHUP (built in serve)
 
     async def dispatch_job(self) -> None:
         """Start a poll for every configured source that is due and not already being polled, leasing each
@@ -211,6 +217,8 @@ class Daemon:
 
     def housekeeping(self) -> None:
         """Keep the dedup index bounded by the window (it is rebuilt from the database at start)."""
+        if not self.ctx.index_loaded():  # still being rebuilt, in a thread
+            return
         now = self.ctx.clock()
         dropped = self.ctx.index.evict(now - self.ctx.config.settings.dedup_window)
         log.info("housekeeping index=%d evicted=%d", len(self.ctx.index), dropped)
@@ -229,33 +237,38 @@ class Daemon:
             self.inflight.discard(task)
         return None if task.cancelled() else task.result()
 
-    def reload(self) -> None:
-        """SIGHUP: validate the file, then swap; a broken file keeps the running config."""
+    def reload(self) -> list[str] | None:
+        """SIGHUP or an edited file: validate the file, then swap; a broken file keeps the running config
+        and its problems are returned (None: reloaded, or ignored while stopping)."""
         if self.stopping:  # a reload during shutdown would tell systemd READY=1 after STOPPING=1
             log.warning("reload ignored: the daemon is stopping")
-            return
+            return None
         self.notifier.reloading()
+        problems = None
         try:
             cfg, compiled = load_config(self.config_path, self.gazetteer)
             channels = build_channels(cfg, links_from=self.ctx.config)  # settings.web is restart-only
         except Exception as exc:  # ConfigError or DeliveryConfigError: keep the old config
             log.error("reload failed, keeping the running config:\n%s", exc)
+            problems = list(exc.problems) if isinstance(exc, ConfigError) else [str(exc)]
         else:
-            old = self.ctx.config
-            restart_only = restart_only_changes(old, cfg)
-            if restart_only:
-                log.warning("reload: %s changed; this takes effect on restart", ", ".join(restart_only))
-            self.ctx.config, self.ctx.watchlist, self.ctx.channels = cfg, compiled, channels
-            if self.side is not None:
-                self.side.refresh(cfg)
-            if cfg.settings.max_polls != old.settings.max_polls:
-                self.poll_slots = asyncio.Semaphore(cfg.settings.max_polls)  # polls in flight keep the old one
-            now = self.ctx.clock()
-            if cfg.settings.outbox_interval != old.settings.outbox_interval:
-                schedule_drain(self.scheduler, cfg.settings.outbox_interval, self.drain_job, now)
-            log.info("reloaded config=%s sources=%d watches=%d", self.config_path, len(cfg.sources),
-                     len(cfg.watches))
+            self._swap(cfg, compiled, channels)
         self.notifier.ready(self.status_line())
+        return problems
+
+    def _swap(self, cfg: Config, compiled: CompiledWatchlist, channels: dict[str, deliver.Channel]) -> None:
+        old = self.ctx.config
+        restart_only = restart_only_changes(old, cfg)
+        if restart_only:
+            log.warning("reload: %s changed; this takes effect on restart", ", ".join(restart_only))
+        self.ctx.config, self.ctx.watchlist, self.ctx.channels = cfg, compiled, channels
+        if self.side is not None:
+            self.side.refresh(cfg)
+        if cfg.settings.max_polls != old.settings.max_polls:
+            self.poll_slots = asyncio.Semaphore(cfg.settings.max_polls)  # polls in flight keep the old one
+        if cfg.settings.outbox_interval != old.settings.outbox_interval:
+            schedule_drain(self.scheduler, cfg.settings.outbox_interval, self.drain_job, self.ctx.clock())
+        log.info("reloaded config=%s sources=%d watches=%d", self.config_path, len(cfg.sources), len(cfg.watches))
 
     def status_line(self) -> str:
         return f"{len(self.ctx.config.sources)} sources, last poll {self.last_poll}"
@@ -288,9 +301,12 @@ class Daemon:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, self.stop_event.set)
         loop.add_signal_handler(signal.SIGINT, self.stop_event.set)
-        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        if self.watcher is None:  # ``serve()`` builds it before loading the config
+            self.watcher = ConfigWatcher(FileWatch.start(self.config_path), self.reload, self.ctx, self.drain_job)
+        loop.add_signal_handler(signal.SIGHUP, self.watcher.sighup)
         self.scheduler = make_scheduler()
         now = self.ctx.clock()
+        self.watcher.schedule(self.scheduler)
         schedule_dispatch(self.scheduler, self.dispatch_job, now)
         schedule_drain(self.scheduler, self.ctx.config.settings.outbox_interval, self.drain_job, now)
         schedule_health(self.scheduler, self.health_job)
@@ -357,9 +373,11 @@ async def serve(config_path: Path, *, clock: Clock = utc_now, notifier: Notifier
                 on_ready: Callable[[Daemon], None] | None = None) -> None:
     """``news-monitor run``: the daemon until SIGTERM/SIGINT."""
     gazetteer = load_gazetteer()
+    file = FileWatch.start(config_path)  # before loading: an edit made while starting is then reloaded
     cfg, compiled = load_config(config_path, gazetteer)
     async with open_context(cfg, watchlist=compiled, clock=clock, gazetteer=gazetteer) as ctx:
         daemon = Daemon(ctx=ctx, config_path=config_path, gazetteer=gazetteer, notifier=notifier or Notifier())
+        daemon.watcher = ConfigWatcher(file, daemon.reload, ctx, daemon.drain_job)
         if on_ready is not None:
             on_ready(daemon)
         await daemon.serve()

@@ -1,270 +1,240 @@
-"""Match stage (pure): compile the watches once against the gazetteer, then ``match`` a story's title and
-text to the watches it satisfies, recording the term patterns and the places it mentions.
+"""Match stage (pure): scan a story's title and text once for every pattern of the compiled watchlist
+(``match_rules.py``), then decide per watch; ``match`` and ``explain`` share ``evaluate``.
 """
 
 from __future__ import annotations
 
 import re
+from bisect import bisect_right
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
+from dataclasses import dataclass, field
+from functools import cached_property
 
-from monitor.errors import ConfigError
-from monitor.gazetteer import BOUNDARY, GAP, Gazetteer, fold, place_regexes
+from monitor.gazetteer import fold
+from monitor.match_anchors import lower, word_text
+from monitor.match_rules import (
+    CompiledWatch,
+    CompiledWatchlist,
+    Role,
+    WatchLike,
+    compile_watches,
+    term_regex,
+)
 from monitor.models import Match
-from monitor.presets import PRESETS
 
-_DOT_GAP = f"(?:\\.(?:{GAP})?|{GAP})"  # after a word written with a final "." (кв. км, кв.км, кв км)
+__all__ = ["CompiledWatch", "CompiledWatchlist", "Outcome", "Scan", "WatchLike", "compile_watches", "evaluate",
+           "hits", "match", "scan", "term_regex"]
 
+_SENTENCE_END = re.compile(r"(?<=[.!?…])[\"»”’)]*\s+(?=[\"«„“(]?[^\W\d_a-zа-яіїєґ])|\n\s*")
+_WORD = re.compile(r"\w+")
+_LOWER = ("info", "info", "high")  # severity one step down: info, high, critical -> index
+_LEVEL = {"info": 0, "high": 1, "critical": 2}
 
-class WatchLike(Protocol):
-    """What ``compile_watches`` reads from a configured watch (``config.Watch`` fits)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def preset(self) -> str | None: ...
-    @property
-    def any(self) -> Sequence[str]: ...
-    @property
-    def all(self) -> Sequence[str]: ...
-    @property
-    def none(self) -> Sequence[str]: ...
-    @property
-    def places(self) -> Sequence[str]: ...
-    @property
-    def notify(self) -> Sequence[str]: ...
-    @property
-    def severity(self) -> str: ...
+Span = tuple[int, int]
 
 
-@dataclass(frozen=True, eq=False)  # compared and hashed by identity: watches share one preset group
-class _Group:
-    """Labelled patterns plus one combined alternation that finds where any of them may start.
+@dataclass
+class Scan:
+    """One story's text and every pattern hit in it (pattern id -> start -> end)."""
 
-    The alternation has no groups and no IGNORECASE flag (terms run on lower-cased text, places start with
-    a literal capital), so ``re`` can skip ahead by first letter; the members then say which label matched.
-    """
+    folded: str
+    lowered: str
+    title_end: int
+    hits: dict[int, dict[int, int]] = field(default_factory=dict)
 
-    pattern: re.Pattern[str]
-    members: tuple[tuple[str, re.Pattern[str]], ...]
-    longest: bool  # places: at one position only the longest spelling counts (Kamianka-Dniprovska)
+    @cached_property
+    def _units(self) -> list[int]:
+        """Start offsets of sentences; the title and the text's first sentence form one unit."""
+        starts = [0] + [m.end() for m in _SENTENCE_END.finditer(self.folded) if m.end() < len(self.folded)]
+        lead = [s for s in starts if s > self.title_end + 1]
+        return [0, *lead]
 
-    def found(self, text: str) -> set[str]:
-        """Every label occurring in ``text`` (terms may overlap; places take the longest at a position)."""
-        labels: set[str] = set()
-        m = self.pattern.search(text)
-        while m is not None:
-            ends = {label: e.end() for label, rx in self.members if (e := rx.match(text, m.start()))}
-            if self.longest:
-                ends = {label: end for label, end in ends.items() if end == max(ends.values())}
-            labels.update(ends)
-            resume = max(ends.values(), default=m.end()) if self.longest else m.start() + 1
-            m = self.pattern.search(text, resume)
-        return labels
+    @cached_property
+    def _words(self) -> list[int]:
+        return [m.start() for m in _WORD.finditer(self.folded)]
 
+    def unit(self, pos: int) -> int:
+        return bisect_right(self._units, pos) - 1
 
-@dataclass(frozen=True)
-class CompiledWatch:
-    """One watch, compiled once by ``compile_watches``."""
+    def unit_text(self, unit: int) -> str:
+        units = self._units
+        end = units[unit + 1] if unit + 1 < len(units) else len(self.folded)
+        return " ".join(self.folded[units[unit] : end].split())
 
-    name: str
-    terms: _Group | None  # preset terms and ``any``: at least one must appear
-    all: tuple[tuple[str, re.Pattern[str]], ...]  # every one must appear
-    none: re.Pattern[str] | None  # none may appear
-    places: _Group | None  # at least one must appear
-    notify: tuple[str, ...]
-    severity: str = "high"
+    def word(self, pos: int) -> int:
+        return bisect_right(self._words, pos) - 1
 
 
-@dataclass(frozen=True)
-class CompiledWatchlist:
-    """Every watch of the watchlist, in file order (what ``match`` takes)."""
-
-    watches: tuple[CompiledWatch, ...]
-
-
-def _check_word(word: str) -> None:
-    """ValueError when a term word has a misplaced or too short wildcard, or nothing to match."""
-    stem = word.removesuffix("*")
-    if "*" in stem:
-        raise ValueError("'*' is only allowed at the end of a word")
-    if word.endswith("*") and sum(ch.isalpha() for ch in stem) < 3:
-        raise ValueError("a wildcard needs at least 3 letters before '*'")
-    if not re.search(r"\w", stem):
-        raise ValueError("a term word needs a letter or digit")
-
-
-def _term_word(word: str) -> tuple[str, bool]:
-    """Regex of one term word and whether it ended in '.' (then the '.' is optional)."""
-    _check_word(word)
-    stem = word.removesuffix("*")
-    dotted = stem.endswith(".")
-    body = "".join("[-\\s]?" if ch == "-" else re.escape(ch) for ch in stem.removesuffix("."))
-    return body + ("\\w*" if word.endswith("*") else ""), dotted
+def scan(compiled: CompiledWatchlist, title: str, text: str) -> Scan:
+    """Find every pattern: automaton candidates verified by their regex, plus the unanchored ones."""
+    folded_title = fold(title)
+    folded = f"{folded_title}\n{fold(text)}"
+    result = Scan(folded, lower(folded), len(folded_title))
+    patterns = compiled.patterns
+    if compiled.automaton is not None:
+        for end, ids in compiled.automaton.iter(word_text(folded)):
+            for pid, length in ids:
+                pattern, start = patterns[pid], end - length + 1
+                m = pattern.regex.match(folded if pattern.on_folded else result.lowered, start)
+                if m:
+                    result.hits.setdefault(pid, {})[start] = m.end()
+    for pid in compiled.unanchored:
+        pattern = patterns[pid]
+        for m in pattern.regex.finditer(folded if pattern.on_folded else result.lowered):
+            result.hits.setdefault(pid, {})[m.start()] = m.end()
+    return result
 
 
-def term_regex(term: str) -> tuple[str, str]:
-    """(canonical term, regex) for a watch term; ValueError with the reason when the term is invalid.
-
-    Terms are case-insensitive whole words; several words (quoted or not) are a phrase matching across
-    spaces, dashes and quotes; a word-final ``*`` is a prefix wildcard that only extends the end
-    (``recaptur*`` finds "recaptured", not "unrecaptured"); a hyphen also matches a space or nothing; a
-    word's final "." is optional. The canonical form (lower case, single spaces) is what matches report.
-    """
-    canonical = " ".join(term.strip().strip('"“”«»').split()).lower()
-    if not canonical:
-        raise ValueError("empty term")
-    regex, dotted = BOUNDARY, False
-    for i, word in enumerate(fold(canonical).split()):
-        part, next_dotted = _term_word(word)
-        regex += (_DOT_GAP if dotted else GAP) * (i > 0) + part
-        dotted = next_dotted
-    return canonical, regex + ("(?:\\.|(?!\\w))" if dotted else "(?!\\w)")
+def _spans(role: Role, found: Scan, title_only: bool) -> list[tuple[int, int, str]]:
+    """(start, end, label) of every hit of ``role``'s patterns (in the title only, with ``scope: title``)."""
+    out: list[tuple[int, int, str]] = []
+    for pid in role.ids & found.hits.keys():
+        for start, end in found.hits[pid].items():
+            if not title_only or start < found.title_end:
+                out.extend((start, end, label) for label in role.labels[pid])
+    return sorted(out)
 
 
-def _factor(bodies: set[str]) -> str:
-    """An alternation of regex bodies grouped by literal first letter, so ``re`` tries few per position."""
-    buckets: dict[str, list[str]] = {}
-    for body in sorted(bodies, key=lambda b: (-len(b), b)):
-        first = body[0] if body[0].isalnum() else ""
-        buckets.setdefault(first, []).append(body[len(first) :])
-    return "|".join(f"{first}(?:{'|'.join(rest)})" for first, rest in sorted(buckets.items()))
+def _unmasked(spans: list[tuple[int, int, str]], masks: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """``spans`` minus those inside an excluded phrase ("звільнили з посади", "Shakhtar Donetsk")."""
+    if not masks:
+        return spans
+    return [h for h in spans if not any(m[0] <= h[0] and h[1] <= m[1] for m in masks)]
 
 
-def _group(items: Sequence[tuple[str, list[str]]], *, longest: bool) -> _Group:
-    """Compile labelled alternatives (regexes starting with ``BOUNDARY``) into one searchable group."""
-    bodies = {regex.removeprefix(BOUNDARY) for _, regexes in items for regex in regexes}
-    pattern = re.compile(f"{BOUNDARY}(?:{_factor(bodies)})")
-    return _Group(pattern, tuple((label, re.compile("|".join(regexes))) for label, regexes in items), longest)
-
-
-def _terms(where: str, terms: Sequence[str], problems: list[str]) -> list[tuple[str, str]]:
-    """Parse the terms of one field; invalid ones become ``where.j: message`` problems."""
-    parsed: dict[str, str] = {}
-    for j, term in enumerate(terms):
-        try:
-            canonical, regex = term_regex(term)
-        except ValueError as exc:
-            problems.append(f"{where}.{j}: invalid term '{term}': {exc}")
-        else:
-            parsed.setdefault(canonical, regex)
-    return list(parsed.items())
-
-
-def _preset(where: str, name: str | None, problems: list[str]) -> list[tuple[str, str]]:
-    if name is None:
-        return []
-    if name not in PRESETS:
-        problems.append(f"{where}.preset: unknown preset '{name}' (known: {', '.join(sorted(PRESETS))})")
-        return []
-    return _terms(f"{where}.preset", PRESETS[name], problems)
-
-
-def _places(
-    where: str, entries: Sequence[str], gazetteer: Gazetteer, problems: list[str]
-) -> dict[str, list[str]]:
-    """Resolve ``places`` entries ("Izium", or "Kamianka, Cherkasy" to pick an oblast) to spelling regexes."""
-    found: dict[str, list[str]] = {}
-    for j, entry in enumerate(entries):
-        name, _, oblast = entry.partition(",")
-        places = gazetteer.resolve(name.strip(), oblast.strip() or None) if name.strip() else []
-        if not places:
-            problems.append(f"{where}.{j}: unknown place '{entry}'")
+def _longest(spans: list[tuple[int, int, str]]) -> list[tuple[int, int, str]]:
+    """Place hits where, at one position, only the longest spelling counts (Kamianka-Dniprovska)."""
+    kept: list[tuple[int, int, str]] = []
+    resume = -1
+    for start in sorted({s for s, _, _ in spans}):
+        if start < resume:
             continue
-        found.setdefault(entry.strip(), place_regexes(places))
-    return found
+        here = [h for h in spans if h[0] == start]
+        longest = max(end for _, end, _ in here)
+        kept.extend(h for h in here if h[1] == longest)
+        resume = longest
+    return kept
 
 
-def _shared(items: dict[str, list[str]], longest: bool, groups: dict[object, _Group]) -> _Group | None:
-    """One ``_Group`` per distinct term or place list: a preset used by many watches is scanned once."""
-    key = (tuple((label, tuple(regexes)) for label, regexes in sorted(items.items())), longest)
-    if key not in groups and items:
-        groups[key] = _group(sorted(items.items()), longest=longest)
-    return groups.get(key)
+@dataclass(frozen=True)
+class Outcome:
+    """What ``evaluate`` decided for one watch (``explain.Verdict`` shows it; ``match`` keeps the matched)."""
+
+    watch: CompiledWatch
+    matched: bool
+    severity: str
+    terms: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
+    evidence: tuple[int, ...] = ()  # sentence units holding the evidence
+    reasons: tuple[str, ...] = ()
 
 
-def _compile_watch(
-    i: int, watch: WatchLike, gazetteer: Gazetteer, problems: list[str], groups: dict[object, _Group]
-) -> CompiledWatch | None:
-    where, before = f"watches.{i}", len(problems)
-    terms = _preset(where, watch.preset, problems) + _terms(f"{where}.any", watch.any, problems)
-    all_terms = _terms(f"{where}.all", watch.all, problems)
-    none_terms = _terms(f"{where}.none", watch.none, problems)
-    places = _places(f"{where}.places", watch.places, gazetteer, problems)
-    if not (watch.preset or watch.any or watch.all or watch.places):
-        problems.append(f"{where}: a watch needs a preset, terms or places (it would match every story)")
-    if len(problems) > before:
+def _out_of_scope(watch: CompiledWatch, source: str | None, tags: Sequence[str]) -> str | None:
+    if watch.sources is not None and source is not None and source not in watch.sources:
+        return f"source '{source}' out of scope (sources: {', '.join(sorted(watch.sources))})"
+    if watch.tags is not None and (source is not None or tags) and not watch.tags & set(tags):
+        shown = ", ".join(tags) or "none"
+        return f"source tags ({shown}) out of scope (source_tags: {', '.join(sorted(watch.tags))})"
+    return None
+
+
+def _near(watch: CompiledWatch, found: Scan, terms: list[tuple[int, int, str]],
+          places: list[tuple[int, int, str]]) -> list[int]:
+    """Sentence units where a term and a place are near each other (one sentence, or ``near`` words)."""
+    units: list[int] = []
+    for t_start, t_end, _ in terms:
+        for p_start, p_end, _ in places:
+            first, second = sorted([(t_start, t_end), (p_start, p_end)])
+            close = watch.near is not None and found.word(second[0]) - found.word(first[1] - 1) - 1 <= watch.near
+            same = watch.sentence and found.unit(t_start) == found.unit(p_start)
+            if (close or same) and found.unit(t_start) not in units:
+                units.append(found.unit(t_start))
+    return units
+
+
+def _failure(watch: CompiledWatch, found: Scan, terms: list[tuple[int, int, str]],
+             places: list[tuple[int, int, str]]) -> str | None:
+    none = _spans(watch.none, found, watch.title_only)
+    if none:
+        return f"`none` term '{none[0][2]}' present"
+    have = {label for _, _, label in _spans(watch.all, found, watch.title_only)}
+    missing = [label for label in watch.all.names if label not in have]
+    if missing:
+        return f"`all` term '{missing[0]}' missing"
+    if watch.terms.names and not terms:
+        return "no term of the preset or `any` found" + (" in the title" if watch.title_only else "")
+    if watch.places.names and not places:
+        return "no place of `places`/`area` found" + (" in the title" if watch.title_only else "")
+    return None
+
+
+def _proximity_text(watch: CompiledWatch) -> str:
+    limits = ([f"within {watch.near} words"] if watch.near is not None else []) + (
+        ["in one sentence"] if watch.sentence else [])
+    return "terms and places not " + " nor ".join(limits)
+
+
+def _cue_note(watch: CompiledWatch, found: Scan, units: list[int]) -> str | None:
+    """A cue ("claims", "denied") in every evidence sentence lowers the severity one step."""
+    cues = _spans(watch.cues, found, False)
+    if not cues or not units:
         return None
-    none = re.compile("|".join(r for _, r in none_terms)) if none_terms else None
-    return CompiledWatch(
-        name=watch.name,
-        terms=_shared({label: [regex] for label, regex in terms}, False, groups),
-        all=tuple((label, re.compile(regex)) for label, regex in all_terms),
-        none=none,
-        places=_shared(places, True, groups),
-        notify=tuple(watch.notify),
-        severity=watch.severity,
-    )
+    by_unit = {found.unit(start): label for start, _, label in cues}
+    if all(u in by_unit for u in units):
+        return f"severity lowered: attribution or negation cue '{by_unit[units[0]]}'"
+    return None
 
 
-def compile_watches(watches: Sequence[WatchLike], gazetteer: Gazetteer) -> CompiledWatchlist:
-    """Compile every watch once (at start and on reload); ConfigError lists every problem with its path."""
-    problems: list[str] = []
-    groups: dict[object, _Group] = {}
-    compiled = [_compile_watch(i, watch, gazetteer, problems, groups) for i, watch in enumerate(watches)]
-    if problems:
-        raise ConfigError(problems)
-    return CompiledWatchlist(tuple(c for c in compiled if c is not None))
+def evaluate(watch: CompiledWatch, found: Scan, source: str | None = None, tags: Sequence[str] = ()) -> Outcome:
+    """Decide one watch on a scanned story, with the reasons (the one place that decides)."""
+    scope = _out_of_scope(watch, source, tags)
+    if scope:
+        return Outcome(watch, False, watch.severity, reasons=(scope,))
+    masks = _spans(watch.masks, found, False)
+    terms = _unmasked(_spans(watch.terms, found, watch.title_only), masks)
+    places = _unmasked(_longest(_spans(watch.places, found, watch.title_only)), masks)
+    failure = _failure(watch, found, terms, places)
+    labels = (tuple(sorted({t for *_, t in terms} | set(watch.all.names))), tuple(sorted({p for *_, p in places})))
+    if failure:
+        return Outcome(watch, False, watch.severity, *labels, reasons=(failure,))
+    if watch.proximity:
+        units = _near(watch, found, terms, places)
+        if not units:
+            return Outcome(watch, False, watch.severity, *labels, reasons=(_proximity_text(watch),))
+    else:
+        units = list(dict.fromkeys(found.unit(s) for s, _, _ in (terms or places)[:3]))
+    note = _cue_note(watch, found, units)
+    severity = _LOWER[_LEVEL.get(watch.severity, 1)] if note else watch.severity
+    return Outcome(watch, True, severity, *labels, evidence=tuple(units[:3]), reasons=(note,) if note else ())
 
 
-def _found(group: _Group, text: str, seen: dict[_Group, set[str]]) -> set[str]:
-    """``group.found(text)``, scanned once per story even when several watches share the group (a preset)."""
-    if group not in seen:
-        seen[group] = group.found(text)
-    return set(seen[group])
+def _candidates(compiled: CompiledWatchlist, found: Scan) -> list[int]:
+    """Indexes of the watches whose key patterns (places, else terms, else ``all``) occur, in order."""
+    return sorted({i for pid in found.hits for i in compiled.users.get(pid, ())})
 
 
-def _required(group: _Group | None, text: str, seen: dict[_Group, set[str]]) -> set[str] | None:
-    """Labels of ``group`` found in ``text``; None when the group has labels but none occurs."""
-    if group is None:
-        return set()
-    return _found(group, text, seen) or None
-
-
-def _match_watch(watch: CompiledWatch, text: str, lowered: str, seen: dict[_Group, set[str]]) -> Match | None:
-    if watch.none is not None and watch.none.search(lowered):
-        return None
-    if not all(regex.search(lowered) for _, regex in watch.all):
-        return None
-    places = _required(watch.places, text, seen)
-    terms = _required(watch.terms, lowered, seen) if places is not None else None
-    if places is None or terms is None:
-        return None
-    terms.update(label for label, _ in watch.all)
-    return Match(watch.name, terms=tuple(sorted(terms)), places=tuple(sorted(places)), notify=watch.notify,
-                 severity=watch.severity)
-
-
-def match(compiled: CompiledWatchlist, title: str, text: str) -> list[Match]:
+def match(compiled: CompiledWatchlist, title: str, text: str, *, source: str | None = None,
+          tags: Sequence[str] = ()) -> list[Match]:
     """The watches a story version matches (title and text searched together), in watchlist order."""
-    folded = fold(f"{title}\n{text}")
-    lowered = folded.lower()
-    seen: dict[_Group, set[str]] = {}  # group -> labels found, shared by the watches of this one call
-    matches = (_match_watch(watch, folded, lowered, seen) for watch in compiled.watches)
-    return [m for m in matches if m is not None]
+    found = scan(compiled, title, text)
+    out = []
+    for i in _candidates(compiled, found):
+        o = evaluate(compiled.watches[i], found, source, tags)
+        if o.matched:
+            out.append(Match(o.watch.name, terms=o.terms, places=o.places, notify=o.watch.notify,
+                             severity=o.severity))
+    return out
 
 
 def hits(compiled: CompiledWatchlist, text: str) -> dict[str, frozenset[str]]:
     """Per watch, the watched terms and places that occur in ``text`` whether or not the watch
     matches it (labels as in ``Match.hits``); used to ask what an update's added sentences say."""
-    folded = fold(text)
-    lowered = folded.lower()
-    seen: dict[_Group, set[str]] = {}
+    found = scan(compiled, "", text)
     out: dict[str, frozenset[str]] = {}
     for watch in compiled.watches:
-        terms = _found(watch.terms, lowered, seen) if watch.terms is not None else set()
-        terms.update(label for label, regex in watch.all if regex.search(lowered))
-        places = _found(watch.places, folded, seen) if watch.places is not None else set()
+        masks = _spans(watch.masks, found, False)
+        spans = [h for role in (watch.terms, watch.all) for h in _unmasked(_spans(role, found, False), masks)]
+        terms = {label for *_, label in spans}
+        places = {label for *_, label in _unmasked(_longest(_spans(watch.places, found, False)), masks)}
         out[watch.name] = frozenset(terms) | frozenset(f"place:{p}" for p in places)
     return out

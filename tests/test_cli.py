@@ -301,7 +301,7 @@ def test_python_m_monitor_help(tmp_path: Path) -> None:
                           timeout=60, cwd=tmp_path, env=env, check=False)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("usage: news-monitor")
-    for command in ("run", "once", "check", "db", "test-notify", "status", "alerts", "demo"):
+    for command in ("run", "once", "check", "explain", "backtest", "db", "test-notify", "status", "alerts", "demo"):
         assert command in proc.stdout
 
 

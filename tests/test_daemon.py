@@ -128,6 +128,27 @@ def test_ready_watchdog_reload_and_stop(daemon_env: tuple[Path, NotifySocket, di
     assert "unknown place 'Atlantis-on-Sea'" in output and "watchlist.yaml:" in output
 
 
+def test_an_edited_watchlist_reloads_without_a_signal(daemon_env: tuple[Path, NotifySocket, dict[str, str]]) -> None:
+    """Hot reload in the real process: a save by rename is noticed by the config-watch job (no SIGHUP)."""
+    config, notify, env = daemon_env
+    proc = start(config, env)
+    try:
+        notify.wait_for("READY=1")
+        tmp = config.with_name("watchlist.yaml.tmp")
+        tmp.write_text(config.read_text(encoding="utf-8") + "  - {name: second, any: [counteroffensive]}\n",
+                       encoding="utf-8")
+        tmp.replace(config)
+        assert "MONOTONIC_USEC=" in notify.wait_for("RELOADING=1")
+        notify.wait_for("READY=1")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    output = _output(proc)
+    assert "changed; reloading" in output and "reloaded config=" in output and "watches=2" in output
+
+
 def test_bad_config_fails_before_ready(daemon_env: tuple[Path, NotifySocket, dict[str, str]]) -> None:
     config, notify, env = daemon_env
     config.write_text("sources:\n  - {name: x, urll: http://example.org}\n", encoding="utf-8")

@@ -7,6 +7,8 @@ go through the real Apprise to a local JSON webhook and a local SMTP server (aio
 
 from __future__ import annotations
 
+import os
+
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -82,6 +84,8 @@ def delivered(hook: WebhookReceiver, start: int) -> str:
 
 
 def assert_golden(hook: WebhookReceiver, start: int, name: str) -> None:
+    if os.environ.get("NEWS_MONITOR_UPDATE_GOLDEN"):  # after an intended change; review the git diff
+        (GOLDEN / name).write_text(delivered(hook, start), encoding="utf-8")
     expected = (GOLDEN / name).read_text(encoding="utf-8")
     assert delivered(hook, start) == expected, f"tests/golden/{name} differs"
 

@@ -226,6 +226,24 @@ def _reference_problems(data: dict[str, Any], marks: _Marks) -> list[str]:
     return problems
 
 
+def _scope_problems(data: dict[str, Any], marks: _Marks) -> list[str]:
+    """A watch's ``sources`` must name configured sources, its ``source_tags`` tags some source has."""
+    listed = data.get("sources")
+    sources = [s for s in listed if isinstance(s, dict)] if isinstance(listed, list) else []
+    names = {s.get("name") for s in sources}
+    tags = {t for s in sources if isinstance(s.get("tags"), list) for t in s["tags"]}
+    problems: list[str] = []
+    watches = data.get("watches")
+    for i, watch in enumerate(watches if isinstance(watches, list) else []):
+        for key, known, what in (("sources", names, "source"), ("source_tags", tags, "source tag")):
+            values = watch.get(key) if isinstance(watch, dict) else None
+            for j, value in enumerate(values if isinstance(values, list) else []):
+                if isinstance(value, str) and value not in known:
+                    where = f"{marks.locate(('watches', i, key, j))}: watches.{i}.{key}.{j}"
+                    problems.append(f"{where}: unknown {what} {value!r}")
+    return problems
+
+
 def _pydantic_problems(err: ValidationError, marks: _Marks) -> list[str]:
     lines = []
     for e in err.errors():
@@ -291,6 +309,7 @@ def parse_text(
     problems = builder.problems
     problems += _expand_all(data, located, os.environ if environ is None else environ)
     problems += _reference_problems(data, located)
+    problems += _scope_problems(data, located)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
