@@ -3,7 +3,9 @@ coverage and load time, and the build tool's rules for alternate names and for j
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -16,6 +18,8 @@ from monitor.gazetteer import (
     COLLISIONS,
     DEFAULT_PATH,
     Gazetteer,
+    _keys,
+    _rows,
     distance_km,
     fold,
     name_key,
@@ -302,3 +306,36 @@ def test_format_1_files_still_load_and_match_with_the_stem_rules(tmp_path: Path)
     (izium,) = Gazetteer.load(path)
     assert (izium.raion, izium.forms, izium.kind) == ("", (), "")
     assert re.search("|".join(place_regexes([izium])), fold("в Ізюмі"))
+
+
+def test_keys_in_one_pass_equal_name_key(gazetteer: Gazetteer) -> None:
+    """The loader computes every spelling's key in one pass over their join: the same keys as one by one."""
+    spellings = sorted({s for place in gazetteer for s in place.spellings} | {"Ångström", "Łódź", "a\nb", "Ё-ё"})
+    assert _keys(spellings) == [name_key(s) for s in spellings]
+    assert _keys(spellings[:50]) == [name_key(s) for s in spellings[:50]]  # no newline: the one-pass path
+
+
+def test_rows_are_read_one_at_a_time_as_json_would(tmp_path: Path) -> None:
+    """The shipped file's rows, decoded row by row, are json.loads's rows; other layouts are read whole."""
+    raw = gzip.decompress(DEFAULT_PATH.with_suffix(".json.gz").read_bytes()) if not DEFAULT_PATH.is_file() \
+        else DEFAULT_PATH.read_bytes()
+    whole = json.loads(raw)["places"]
+    assert list(_rows(DEFAULT_PATH if DEFAULT_PATH.is_file() else DEFAULT_PATH.with_suffix(".json.gz"))) == whole
+    odd = tmp_path / "odd.json"  # "places" first, a header key after it, spaces between rows
+    odd.write_text('{"places": [ [1,"A","Kharkiv",1.0,2.0,3,["Б"]] ,\n [2,"B","Kyiv",1.0,2.0,3,[]] ], "format": 1}',
+                   encoding="utf-8")
+    assert [p.name for p in Gazetteer.load(odd)] == ["A", "B"]
+    tricky = tmp_path / "tricky.json"  # a nested "places" key before the real one
+    tricky.write_text('{"meta": {"places": [[9]]}, "places":[[1,"A","Kharkiv",1.0,2.0,3,[]]]}', encoding="utf-8")
+    assert [p.name for p in Gazetteer.load(tricky)] == ["A"]
+
+
+def test_loaded_gazetteer_is_compact(gazetteer: Gazetteer) -> None:
+    """Places have no per-instance dict and share their oblast, raion and kind strings; one-place names are
+    not wrapped in tuples (together ~20 MB less than before, see bench/bench_memory.py)."""
+    places = list(gazetteer)
+    assert not hasattr(places[0], "__dict__")
+    assert len({id(p.oblast) for p in places}) == len({p.oblast for p in places})
+    assert len({id(p.raion) for p in places}) == len({p.raion for p in places})
+    (izium,) = gazetteer.resolve("Izium")
+    assert izium.geonameid == IZIUM and gazetteer.resolve("izyum") == [izium] and not gazetteer.ambiguous("Izium")
