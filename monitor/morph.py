@@ -109,7 +109,8 @@ _PL_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("k", ("ka", "ku", "kiem")),
     ("g", ("ga", "gu", "giem")),
     ("ów", ("owa", "owie", "owem", "owowi")),  # Charków -> Charkowa, Charkowie
-    ("um", ("umia", "umiu", "umiem", "umie")),  # Izium -> Iziumia
+    ("um", ("umia", "umu", "umiu", "umiem", "umie")),  # Izium -> Iziumia, Iziumu (both in the press)
+    ("ń", ("nia", "niu", "niem")),  # Chersoń -> Chersonia, Chersoniu
     ("n", ("na", "nu", "nie", "nem", "niu")),  # Łyman -> Łymanu, Łymanie
     ("t", ("ta", "tu", "cie", "tem")),  # Bachmut -> Bachmutu, Bachmucie
     ("d", ("da", "du", "dzie", "dem")),  # Myrnohrad -> Myrnohradu, Myrnohradzie
@@ -138,8 +139,9 @@ def is_ukrainian(spelling: str) -> bool:
 
 def polish(ukrainian: str) -> set[str]:
     """The Polish name of a place (from its Ukrainian name) and its case forms."""
-    name = polish_name(ukrainian)
-    return {name} | polish_forms(name)
+    names = {polish_name(ukrainian)}
+    names |= {re.sub(r"(?<=[^aeiouy\W])ji", "i", n) for n in names}  # Мар'їнка: Marjinka and the press's Marinka
+    return names | {form for name in names for form in polish_forms(name)}
 
 
 # Polish transliteration of Ukrainian (the Polish press's usage: Kupiańsk, Pokrowsk, Bałaklija, Iziumia).
