@@ -3,6 +3,8 @@ index of near-duplicate clusters over them is monitor.cluster_index.ClusterIndex
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import re
 import struct
 import unicodedata
@@ -59,26 +61,54 @@ def _tokens(text: str) -> list[str]:
     return _TOKEN.findall(folded)
 
 
-def _shingles(tokens: list[str]) -> set[bytes]:
+def _shingles(tokens: list[str]) -> list[bytes]:
+    """The word 5-shingles in text order (a text of < 5 tokens is one shingle), repeats kept."""
     if len(tokens) < _SHINGLE:
-        return {" ".join(tokens).encode()} if tokens else set()
-    return {" ".join(tokens[i : i + _SHINGLE]).encode() for i in range(len(tokens) - _SHINGLE + 1)}
+        return [" ".join(tokens).encode()] if tokens else []
+    return [" ".join(tokens[i : i + _SHINGLE]).encode() for i in range(len(tokens) - _SHINGLE + 1)]
 
 
-def _minhash(shingles: set[bytes], num_perm: int) -> bytes:
-    mh = MinHash(num_perm=num_perm, seed=_SEED, scheme=_SCHEME)
-    mh.update_batch(shingles)
-    return np.asarray(mh.hashvalues).astype("<u8").tobytes()
+@functools.cache
+def _permutations(num_perm: int) -> tuple[_U32, _U32]:
+    """datasketch's affine32 permutations for ``_SEED`` (a_k, b_k), taken from datasketch itself once."""
+    a, b = MinHash(num_perm=num_perm, seed=_SEED, scheme=_SCHEME).permutations
+    return np.asarray(a, np.uint32), np.asarray(b, np.uint32)
+
+
+def _hashes(shingles: list[bytes]) -> _U32:
+    """datasketch's input hash of each shingle (the first 4 bytes of its SHA-1, little-endian), pre-mixed
+    with the MurmurHash3 32-bit finalizer as its affine32 scheme does."""
+    hv = np.frombuffer(b"".join([hashlib.sha1(s).digest()[:4] for s in shingles]), dtype="<u4").astype(np.uint32)
+    hv ^= hv >> np.uint32(16)
+    hv *= np.uint32(0x85EBCA6B)
+    hv ^= hv >> np.uint32(13)
+    hv *= np.uint32(0xC2B2AE35)
+    hv ^= hv >> np.uint32(16)
+    return hv
+
+
+def _minhash(hv: _U32, num_perm: int) -> bytes:
+    """The MinHash values (as datasketch's ``MinHash.update_batch`` computes them) of pre-mixed hashes."""
+    a, b = _permutations(num_perm)
+    if not len(hv):
+        return np.full(num_perm, 0xFFFFFFFF, dtype="<u8").tobytes()
+    values: _U32 = (hv[:, None] * a + b).min(axis=0)
+    return values.astype("<u8").tobytes()
 
 
 def signature(title: str, text: str, *, num_perm: int = 128) -> Signature:
-    """Signature of a story's text (title + text when the text has < 20 words); stable across runs."""
+    """Signature of a story's text (title + text when the text has < 20 words); stable across runs.
+
+    The values are datasketch ``MinHash(num_perm, seed=1, scheme="affine32")`` over the distinct shingles
+    (tests/test_dedupe.py checks that), computed here in one numpy step; the lede's shingles are the first
+    ones of the text's, so each shingle is hashed once."""
     tokens = _tokens(text)
     if len(tokens) < _SHORT_TEXT_WORDS:
         tokens = _tokens(title) + tokens
     shingles = _shingles(tokens)
-    lede = _shingles(tokens[:_LEDE_WORDS])
-    return Signature(_minhash(shingles, num_perm), len(shingles), _minhash(lede, num_perm))
+    hv = _hashes(shingles)
+    lede = hv if len(tokens) < _SHINGLE else hv[: max(0, min(len(tokens), _LEDE_WORDS) - _SHINGLE + 1)]
+    return Signature(_minhash(hv, num_perm), len(set(shingles)), _minhash(lede, num_perm))
 
 
 def stored_ranges(num_perm: int, full: int, lede: int) -> tuple[tuple[int, int], tuple[int, int]]:

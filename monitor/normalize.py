@@ -146,6 +146,8 @@ _TRACKING_PARAMS = frozenset(
 _TRACKING_PREFIXES = ("utm_", "at_", "mtm_", "pk_", "hsa_")
 _DEFAULT_PORTS = {"http": ":80", "https": ":443"}
 _SQUASH_CATEGORIES = frozenset("PZC")  # punctuation (incl. quotes), separators, controls
+_SQUASH_TABLE = dict.fromkeys(cp for cp in range(0x3040) if unicodedata.category(chr(cp))[0] in _SQUASH_CATEGORIES)
+_NON_WORD = re.compile(r"[\W_]")
 
 
 class _TextCollector(HTMLParser):
@@ -180,11 +182,13 @@ class _TextCollector(HTMLParser):
 
 def html_to_text(html: str) -> str:
     """HTML or plain text -> clean text, one paragraph per line, no empty lines. Use on any feed field."""
-    looks_html = _HTML_HINT.search(html) is not None
-    collector = _TextCollector(keep_newlines=not looks_html)
-    collector.feed(html)
-    collector.close()
-    text = unicodedata.normalize("NFC", "".join(collector.parts).translate(_CLEAN))
+    if "<" in html or "&" in html:  # else there is no markup and no reference: the text is the parser's output
+        looks_html = _HTML_HINT.search(html) is not None
+        collector = _TextCollector(keep_newlines=not looks_html)
+        collector.feed(html)
+        collector.close()
+        html = "".join(collector.parts)
+    text = unicodedata.normalize("NFC", html.translate(_CLEAN))
     lines = (_BULLET.sub("", _RUN_OF_SPACES.sub(" ", line).strip()) for line in text.split("\n"))
     return "\n".join(line for line in lines if line)
 
@@ -238,9 +242,15 @@ def canonical_url(url: str | None) -> str | None:
 
 
 def _squash(text: str) -> str:
-    """Text reduced for equality tests: NFKC, casefolded, punctuation/quotes/whitespace removed."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in _SQUASH_CATEGORIES)
+    """Text reduced for equality tests: NFKC, casefolded, punctuation/quotes/whitespace removed.
+
+    Only a non-word character (regex ``_NON_WORD``) can be punctuation, a separator or a control (checked over all of
+    Unicode in tests/test_normalize.py): those below U+3040 go by one table, the rarer others are looked up
+    once per distinct character."""
+    folded = unicodedata.normalize("NFKC", text).casefold().translate(_SQUASH_TABLE)
+    rest = set(_NON_WORD.findall(folded))
+    drop = {ord(ch): None for ch in rest if unicodedata.category(ch)[0] in _SQUASH_CATEGORIES}
+    return folded.translate(drop) if drop else folded
 
 
 def fingerprint(title: str, text: str) -> str:

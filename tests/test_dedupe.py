@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 
 from monitor.dedupe import ClusterIndex, Signature, signature
@@ -223,3 +224,31 @@ def test_signature_uses_title_only_for_short_text() -> None:
 
 
 STABLE_DIGEST = "c9c2edb845895fc6"  # sha256 prefix of to_bytes(), datasketch 2.0 affine32, seed 1
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "one",
+        "four short words here",
+        "Ukrainian forces entered the city of Izyum on Saturday, CNN reported.",
+        " ".join(f"w{i % 37}" for i in range(200)),  # repeated shingles, a lede shorter than the text
+    ],
+)
+def test_signature_is_datasketch_minhash(text: str) -> None:
+    """The numpy signature gives datasketch's MinHash(128, seed 1, affine32) values, full and lede."""
+    from datasketch import MinHash
+
+    from monitor.dedupe import _shingles, _tokens
+
+    tokens = _tokens(text)
+    sig = signature("", text)
+
+    def reference(words: list[str]) -> bytes:
+        mh = MinHash(num_perm=128, seed=1, scheme="affine32")
+        mh.update_batch(set(_shingles(words)))
+        return bytes(np.asarray(mh.hashvalues).astype("<u8").tobytes())
+
+    assert sig.hashvalues == reference(tokens) and sig.lede == reference(tokens[:60])
+    assert sig.size == len(set(_shingles(tokens)))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import html
+import unicodedata
 from datetime import UTC, datetime
 
 import pytest
 
 from monitor.models import RawItem
 from monitor.normalize import (
+    _squash,
+    _TextCollector,
     canonical_url,
     fingerprint,
     html_to_text,
@@ -266,3 +269,31 @@ def test_normalize_fields_and_limits() -> None:
     assert len(story.text) <= 40 and story.text.endswith("word…")
     assert story.published == WHEN and story.url is None
     assert story.fingerprint == fingerprint(story.title, story.text)
+
+
+def _squash_by_category(text: str) -> str:
+    """The definition ``normalize._squash`` implements faster: drop every P*, Z* and C* character."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(ch for ch in folded if unicodedata.category(ch)[0] not in "PZC")
+
+
+def test_squash_matches_its_definition_over_all_of_unicode() -> None:
+    every = "".join(map(chr, range(0x110000)))
+    assert _squash(every) == _squash_by_category(every)
+    for sample in ("“Forces” entered Izyum—again…", "Сили\u00a0звільнили\u200bІзюм!", "a_b ‿ 3,5 % $ ✓ \U0001f600"):
+        assert _squash(sample) == _squash_by_category(sample)
+
+
+def _through_the_parser(text: str) -> str:
+    collector = _TextCollector(keep_newlines=True)
+    collector.feed(text)
+    collector.close()
+    return "".join(collector.parts)
+
+
+@pytest.mark.parametrize(
+    "text", ["plain words, no markup\nsecond line", "tab\there  and\u00a0nbsp > x", "a\r\nb\x00c\u200b", ""]
+)
+def test_text_without_markup_skips_the_parser(text: str) -> None:
+    """Text without "<" or "&" is what the HTML parser would give (so html_to_text may skip it)."""
+    assert _through_the_parser(text) == text

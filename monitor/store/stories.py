@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, CursorResult, Engine, case, func, insert, select, update
+from sqlalchemy import Connection, CursorResult, Engine, bindparam, case, func, insert, select, update
 
 from monitor.corroboration import MAX_MEMBERS, Member
 from monitor.followups import FirstAlert
@@ -32,18 +32,42 @@ class KnownStory:
     retracted_at: datetime | None = None
 
 
+# Statements run once or more per new story, built once with bound parameters: SQLAlchemy then computes their
+# cache keys once, not per call (which cost more than the query itself).
+_KNOWN = (
+    select(stories.c.id, stories.c.cluster_id, stories.c.version, stories.c.fingerprint,
+           story_versions.c.title, story_versions.c.text, stories.c.retracted_at, stories.c.key)
+    .join(story_versions, (story_versions.c.story_id == stories.c.id)
+          & (story_versions.c.version == stories.c.version))
+)
+_FIND = _KNOWN.where(stories.c.source_id == bindparam("source_id"), stories.c.key == bindparam("key"))
+_FIND_EACH = _KNOWN.where(stories.c.source_id == bindparam("source_id"),
+                          stories.c.key.in_(bindparam("keys", expanding=True)))
+_RECENT = stories.c.first_seen_at >= bindparam("since")
+_SIGNATURES_AFTER = (
+    select(stories.c.id, stories.c.cluster_id, case((_RECENT, stories.c.signature), else_=None),
+           stories.c.first_seen_at)
+    .where(stories.c.id > bindparam("after"))
+    .order_by(stories.c.id)
+)
+_NEWER = select(stories.c.id).where(stories.c.id > bindparam("after")).limit(1)
+
+
 def find(engine: Engine, source_id: int, key: str) -> KnownStory | None:
     """The stored story with this identity in this source, with its newest text."""
-    query = (
-        select(stories.c.id, stories.c.cluster_id, stories.c.version, stories.c.fingerprint,
-               story_versions.c.title, story_versions.c.text, stories.c.retracted_at)
-        .join(story_versions, (story_versions.c.story_id == stories.c.id)
-              & (story_versions.c.version == stories.c.version))
-        .where(stories.c.source_id == source_id, stories.c.key == key)
-    )
     with reading(engine) as conn:
-        row = conn.execute(query).first()
-    return None if row is None else KnownStory(*row)
+        row = conn.execute(_FIND, {"source_id": source_id, "key": key}).first()
+    return None if row is None else KnownStory(*row[:-1])
+
+
+def find_each(engine: Engine, source_id: int, keys: list[str]) -> dict[str, KnownStory]:
+    """``find`` for many identities of one source in one query: the stored ones by key (absent: not stored)."""
+    out: dict[str, KnownStory] = {}
+    with reading(engine) as conn:
+        for at in range(0, len(keys), 500):  # bounded IN lists
+            for row in conn.execute(_FIND_EACH, {"source_id": source_id, "keys": keys[at : at + 500]}):
+                out[row[-1]] = KnownStory(*row[:-1])
+    return out
 
 
 def cluster_of_key(engine: Engine, key: str, since: datetime) -> int | None:
@@ -148,17 +172,16 @@ def insert_new(
     with engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(select(func.pg_advisory_xact_lock(STORY_LOCK)))
-        if seen_up_to is not None and conn.execute(
-                select(stories.c.id).where(stories.c.id > seen_up_to).limit(1)).first() is not None:
+        if seen_up_to is not None and conn.execute(_NEWER, {"after": seen_up_to}).first() is not None:
             return None
         if cluster_id is None:
-            cluster_id = _new_id(conn.execute(insert(clusters).values(
+            cluster_id = _new_id(conn.execute(insert(clusters), dict(
                 first_seen_at=t, last_seen_at=t, member_count=1, independent_count=independent or 1)))
         else:
             more: dict[str, Any] = {} if independent is None else {"independent_count": independent}
             conn.execute(update(clusters).where(clusters.c.id == cluster_id).values(
                 last_seen_at=t, member_count=clusters.c.member_count + 1, **more))
-        story_id = _new_id(conn.execute(insert(stories).values(
+        story_id = _new_id(conn.execute(insert(stories), dict(
             source_id=source_id, key=story.key, cluster_id=cluster_id, url=story.url, title=story.title,
             published_at=naive(story.published), first_seen_at=t, updated_at=t, version=1,
             fingerprint=story.fingerprint, signature=signature,
@@ -188,7 +211,7 @@ def _new_id(result: CursorResult[Any]) -> int:
 
 
 def _insert_version(conn: Connection, story_id: int, version: int, story: Story, t: Any) -> int:
-    result = conn.execute(insert(story_versions).values(
+    result = conn.execute(insert(story_versions), dict(
         story_id=story_id, version=version, title=story.title, text=story.text,
         fingerprint=story.fingerprint, seen_at=t, alerted=False))
     return _new_id(result)
@@ -217,13 +240,16 @@ def insert_alerts(
         # one "new" alert per cluster, watch and channel; follow-ups and retractions once per story
         ref = 0 if a.kind == "new" else story_id if a.kind in _PER_STORY else version_ref
         uid = alert_uid(cluster_id, a.watch, a.channel, a.kind, ref)
-        payload = {k: v for k, v in dataclasses.asdict(a).items() if k != "alert_id"}
-        stmt = _insert_ignore(conn, alerts).values(
+        # Alert's fields are flat (str, int, tuples of str): a shallow copy dumps as asdict()'s deep one would
+        payload = {f.name: getattr(a, f.name) for f in dataclasses.fields(a) if f.name != "alert_id"}
+        row = dict(
             alert_uid=uid, cluster_id=cluster_id, story_id=story_id, watch=a.watch, channel=a.channel,
             kind=a.kind, version_ref=ref, payload=json.dumps(payload, ensure_ascii=False),
             hits=json.dumps(sorted(draft.hits), ensure_ascii=False), status="pending", attempts=0,
-            next_attempt_at=t, created_at=t).returning(alerts.c.id)
-        created += len(conn.execute(stmt).all())  # rowcount is -1 on PostgreSQL; RETURNING is exact
+            next_attempt_at=t, created_at=t)
+        # values as parameters, not in the statement: its compiled form is cached (no cache key per value)
+        stmt = _insert_ignore(conn, alerts).returning(alerts.c.id)
+        created += len(conn.execute(stmt, row).all())  # rowcount is -1 on PostgreSQL; RETURNING is exact
     if created and version_ref:
         conn.execute(update(story_versions).where(story_versions.c.id == version_ref).values(alerted=True))
     return created
@@ -275,12 +301,6 @@ def signatures_after(
     """(story id, cluster id, signature, first seen) of the stories with an id above ``after``, by id: those
     another instance stored since this one last looked. The signature is None for a story first seen before
     ``since`` (outside the dedup window: only its id counts)."""
-    recent = stories.c.first_seen_at >= naive(since)
-    query = (
-        select(stories.c.id, stories.c.cluster_id, case((recent, stories.c.signature), else_=None),
-               stories.c.first_seen_at)
-        .where(stories.c.id > after)
-        .order_by(stories.c.id)
-    )
     with reading(engine) as conn:
-        return [(sid, cid, sig, aware(seen)) for sid, cid, sig, seen in conn.execute(query)]
+        rows = conn.execute(_SIGNATURES_AFTER, {"after": after, "since": naive(since)})
+        return [(sid, cid, sig, aware(seen)) for sid, cid, sig, seen in rows]
