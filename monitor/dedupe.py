@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
-from datasketch import MinHash
 
 _SEED = 1  # fixed: signatures must be comparable across processes and restarts
 _SCHEME = "affine32"  # datasketch 2.x permutation scheme; hash values fit in 32 bits
@@ -70,9 +69,14 @@ def _shingles(tokens: list[str]) -> list[bytes]:
 
 @functools.cache
 def _permutations(num_perm: int) -> tuple[_U32, _U32]:
-    """datasketch's affine32 permutations for ``_SEED`` (a_k, b_k), taken from datasketch itself once."""
-    a, b = MinHash(num_perm=num_perm, seed=_SEED, scheme=_SCHEME).permutations
-    return np.asarray(a, np.uint32), np.asarray(b, np.uint32)
+    """datasketch 2's affine32 permutations for ``_SEED`` (a_k odd, b_k), drawn as it draws them, so the values
+    equal ``datasketch.MinHash(num_perm, seed=1, scheme="affine32")``'s (tests/test_dedupe.py compares them).
+    Not imported from datasketch: ``import datasketch`` loads its LSH classes and with them scipy (37 MB, 0.26 s
+    of start-up) for nothing the daemon uses."""
+    gen = np.random.RandomState(_SEED)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
 
 
 def _hashes(shingles: list[bytes]) -> _U32:
