@@ -8,7 +8,6 @@ go through the real Apprise to a local JSON webhook and a local SMTP server (aio
 from __future__ import annotations
 
 import os
-
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
