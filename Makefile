@@ -14,7 +14,7 @@ $(BIN)/python:
 	$(BIN)/pip install -q --upgrade pip
 
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -q -e ".[test]"
+	$(BIN)/pip install -q -e ".[test,gazetteer]"   # gazetteer: the rebuild and word-form tests run too
 	touch $(STAMP)
 
 run: $(STAMP)                      ## migrate, then run the daemon in the foreground

@@ -246,6 +246,7 @@ def _city(gid: int, name: str, lat: float, alternates: list[str]) -> dict[str, o
             "population": 600, "admin1code": "07", "alternatenames": alternates}  # fmt: skip
 
 
+@pytest.mark.skipif(not HAS_BUILD_EXTRA, reason="the gazetteer extra (pip install -e '.[gazetteer]') is absent")
 def test_build_links_geonames_rows_to_settlements_by_name_and_hromada() -> None:
     """Two villages named Kamianka in one oblast: each GeoNames Kamianka goes to the one whose hromada has
     other placed settlements nearest to it; a name no settlement has is returned unlinked."""
