@@ -94,13 +94,18 @@ def figures(sentences: Iterable[str], term_hits: TermHits) -> dict[str, frozense
     "понад 3000 кв. км"): labels ``figure:<digits>`` (separators dropped, so "3 000" = "3,000" = "3000")."""
     out: dict[str, set[str]] = {}
     for sentence in sentences:
-        numbers = {_digits(m.group()) for m in _FIGURE.finditer(sentence)}
-        if not numbers:
+        found_numbers = numbers(sentence)
+        if not found_numbers:
             continue
         for watch, found in term_hits(sentence).items():
             if any(not h.startswith("place:") for h in found):  # a watched term, not only a place
-                out.setdefault(watch, set()).update(f"figure:{n}" for n in numbers)
+                out.setdefault(watch, set()).update(f"figure:{n}" for n in found_numbers)
     return {watch: frozenset(found) for watch, found in out.items()}
+
+
+def numbers(text: str) -> frozenset[str]:
+    """The figures of a text, separators dropped ("3 000" = "3,000" = "3000"; "2,5" = "2.5")."""
+    return frozenset(_digits(m.group()) for m in _FIGURE.finditer(text))
 
 
 def _digits(number: str) -> str:

@@ -44,7 +44,7 @@ def micros(t: datetime) -> int:
     return (t - _EPOCH) // _US
 
 
-def _contained(small: U32, large: U32) -> float:
+def contained(small: U32, large: U32) -> float:
     """Estimated |S & L| / |S|: of the permutations whose minimum over S | L lies in S, the share where it
     lies in L too (1.0 if none); exact for a true subset however small the Jaccard is."""
     from_small = int(np.count_nonzero(small <= large))
@@ -136,8 +136,8 @@ class ClusterIndex:
             return jaccard  # below _SURE_JACCARD the openings must agree: a follow-up that reuses half of a
             # story (a second TIME piece quoting the first) opens differently
         small, large = (new, old) if new_size <= old_size else (old, new)
-        contained = min(_contained(small[p:], large[p:]), _contained(small[:p], large[:p]))
-        return contained if contained >= self.containment else None
+        share = min(contained(small[p:], large[p:]), contained(small[:p], large[:p]))
+        return share if share >= self.containment else None
 
     def add(self, member_id: int, cluster_id: int, sig: Signature, seen_at: datetime) -> None:
         """Index a story (``member_id``, unique) as part of ``cluster_id``; empty texts are not indexed."""

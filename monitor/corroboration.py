@@ -17,6 +17,7 @@ from datetime import datetime
 
 import numpy as np
 
+from monitor.cluster_index import contained
 from monitor.dedupe import Signature
 
 SAME_TEXT = 0.8  # estimated Jaccard at or above which two texts are copies of one (near-identical text)
@@ -97,11 +98,6 @@ def _values(sig: bytes) -> _Parsed:
     return np.frombuffer(parsed.hashvalues, dtype="<u8"), parsed.size
 
 
-def _contained(small: np.ndarray, large: np.ndarray) -> float:
-    from_small = int(np.count_nonzero(small <= large))
-    return int(np.count_nonzero(small == large)) / from_small if from_small else 1.0
-
-
 def _same(a: _Parsed, b: _Parsed) -> bool:
     if a is None or b is None:
         return False
@@ -113,7 +109,7 @@ def _same(a: _Parsed, b: _Parsed) -> bool:
     if min(sa, sb) < MIN_SHINGLES:
         return False
     small, large = (va, vb) if sa <= sb else (vb, va)
-    return _contained(small, large) >= CONTAINED
+    return contained(small, large) >= CONTAINED
 
 
 def same_text(a: bytes, b: bytes) -> bool:

@@ -19,6 +19,8 @@ import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from difflib import SequenceMatcher
 
+from monitor.alerting import numbers
+
 # " - Reuters", " | Kyiv Independent", " — BBC News": a suffix of one to four capitalised words (or "of", "the")
 _NAME_WORD = r"(?:[A-ZА-ЯІЇЄҐ0-9][\w'’.&]*|of|the|and)"
 _OUTLET = re.compile(rf"\s+[-|–—]\s+{_NAME_WORD}(?:\s+{_NAME_WORD}){{0,3}}$")
@@ -27,7 +29,6 @@ _MARKER = re.compile(r"^\s*(?:update\s*\d*|updated|live|breaking|watch|video|о�
                      re.IGNORECASE)
 _TIME = re.compile(r"\(?\b(?:updated\s+)?\d{1,2}:\d{2}(?:\s*(?:gmt|utc|cet|eet|msk|am|pm|et))?\b\)?", re.IGNORECASE)
 _WORD = re.compile(r"[^\W_]+(?:['’ʼ][^\W_]+)*")
-_NUMBER = re.compile(r"\d{1,3}(?:[ ,.\u00a0\u202f]\d{3})+(?!\d)|\d+(?:[.,]\d+)?")
 NEGATIONS = frozenset({
     "not", "no", "never", "deny", "denies", "denied", "denying", "refute", "refutes", "refuted", "reject", "rejects",
     "rejected", "false", "fake", "fails", "failed", "isn't", "wasn't", "hasn't", "haven't", "didn't", "doesn't",
@@ -48,11 +49,6 @@ def core(title: str) -> str:
 
 def _words(text: str) -> list[str]:
     return [w.replace("’", "'").replace("ʼ", "'") for w in _WORD.findall(text)]
-
-
-def _figures(text: str) -> frozenset[str]:
-    return frozenset(re.sub(r"[ ,.\u00a0\u202f]", "", n) if re.search(r"\d[ ,.\u00a0\u202f]\d{3}", n)
-                     else n.replace(",", ".") for n in _NUMBER.findall(text))
 
 
 def _is_name(word: str) -> bool:
@@ -85,7 +81,7 @@ def classes(old_title: str, new_title: str) -> frozenset[str]:
     if old.casefold() == new.casefold():
         return frozenset()
     found = set()
-    if _figures(old) != _figures(new):
+    if numbers(old) != numbers(new):
         found.add("figure")
     old_words, new_words = _words(old), _words(new)
     if {w.casefold() for w in old_words} & NEGATIONS != {w.casefold() for w in new_words} & NEGATIONS:

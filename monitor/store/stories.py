@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -281,18 +280,6 @@ def _insert_ignore(conn: Connection, table: Any) -> Any:
     from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
     return sqlite_insert(table).on_conflict_do_nothing()
-
-
-def recent_signatures(engine: Engine, since: datetime) -> Iterator[tuple[int, int, bytes, datetime]]:
-    """(story id, cluster id, signature, first seen) of stories seen since ``since``, oldest first."""
-    query = (
-        select(stories.c.id, stories.c.cluster_id, stories.c.signature, stories.c.first_seen_at)
-        .where(stories.c.first_seen_at >= naive(since))
-        .order_by(stories.c.first_seen_at, stories.c.id)
-    )
-    with reading(engine) as conn:
-        for sid, cid, sig, seen in conn.execute(query):
-            yield sid, cid, sig, aware(seen)
 
 
 def signatures_after(
