@@ -6,7 +6,6 @@ and ``explain`` (a stored story by id, alert id or link, and ad-hoc text)."""
 from __future__ import annotations
 
 import asyncio
-import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -31,9 +30,9 @@ from monitor.store import sources as store_sources
 from monitor.store import stories as store_stories
 from monitor.store.engine import make_engine, upgrade
 from monitor.store.schema import alerts
+from tests.loglevels import levels_kept
 
 T = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
-TUNED = ("monitor", "apprise", "urllib3", "httpx", "httpcore", "apscheduler.executors", "alembic")
 CORPUS_CONFIG = """\
 database: sqlite:///{dir}/corpus.db
 settings: {{max_age: 72h}}
@@ -49,10 +48,8 @@ watches:
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("NEWS_MONITOR_DATABASE_URL", raising=False)
-    levels = {name: logging.getLogger(name).level for name in TUNED}
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    with levels_kept():
+        yield
 
 
 @pytest.fixture(scope="module")
@@ -184,10 +181,8 @@ def test_backtest_core_is_pure(gazetteer: Gazetteer, tmp_path: Path) -> None:
 def golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The database ``news-monitor demo --keep`` leaves, with the demo's own watchlist."""
     folder = tmp_path_factory.mktemp("demo")
-    levels = {name: logging.getLogger(name).level for name in TUNED}
-    asyncio.run(demo.run(keep=folder))
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    with levels_kept():
+        asyncio.run(demo.run(keep=folder))
     config = folder / "watchlist.yaml"
     config.write_text(demo.demo_config("http://127.0.0.1:9", folder), encoding="utf-8")
     return config

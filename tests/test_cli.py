@@ -22,6 +22,7 @@ from monitor.demo import FixtureServer, demo_config
 from monitor.store import alerts as store_alerts
 from monitor.store import circuits as store_circuits
 from monitor.store import engine as store_engine
+from tests.loglevels import levels_kept
 from tests.loopback import Reply, WebhookReceiver
 from tests.test_outbox_policy import queue
 
@@ -44,7 +45,6 @@ watches:
 """
 PROBLEM = re.compile(r"^(?P<file>\S+\.yaml):(?P<line>\d+):(?P<col>\d+): (?P<path>[\w.]+): (?P<msg>.+)$")
 # Loggers the CLI and the demo retune globally; restored after each test so other modules see no change.
-TUNED = ("monitor", "apprise", "urllib3", "httpx", "httpcore", "apscheduler.executors", "alembic")
 
 
 @pytest.fixture(autouse=True)
@@ -52,10 +52,8 @@ def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     monkeypatch.delenv("NEWS_MONITOR_CONFIG", raising=False)
     monkeypatch.delenv("NEWS_MONITOR_DATABASE_URL", raising=False)
     monkeypatch.chdir(tmp_path)  # the default paths (config/, var/) are relative
-    levels = {name: logging.getLogger(name).level for name in TUNED}
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    with levels_kept():
+        yield
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import re
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,32 +20,28 @@ from monitor.history import story_text
 from monitor.store.engine import make_engine, upgrade
 from monitor.store.schema import alerts, clusters, sources, stories, story_versions
 from monitor.store.views import AlertItem, ChannelRow, Member, StoryPage, Version
+from tests.loglevels import levels_kept
 
 AXIOS = "Ukraine furthers gains in Kharkiv region following major breakthrough"
 AXIOS_LINK = "https://www.axios.com/2022/09/11/ukraine-gains-kharkiv-region-breakthrough"
 ESC = "\x1b[31mRED\x1b[0m"
 BIDI = "\u202eevil\u202c"
-TUNED = ("monitor", "apprise", "urllib3", "httpx", "httpcore", "apscheduler.executors", "alembic")
 UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("NEWS_MONITOR_DATABASE_URL", raising=False)
-    levels = {name: logging.getLogger(name).level for name in TUNED}
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    with levels_kept():
+        yield
 
 
 @pytest.fixture(scope="module")
 def golden(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A config on the database ``news-monitor demo --keep`` leaves (the golden scenario's three phases)."""
     folder = tmp_path_factory.mktemp("demo")
-    levels = {name: logging.getLogger(name).level for name in TUNED}
-    asyncio.run(demo.run(keep=folder))
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    with levels_kept():
+        asyncio.run(demo.run(keep=folder))
     config = folder / "watchlist.yaml"
     config.write_text(f"database: sqlite:///{folder / 'demo.db'}\n", encoding="utf-8")
     return config

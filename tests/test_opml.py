@@ -3,7 +3,6 @@ on a copy of config/watchlist.yaml, with a Feedly-style export of real feeds and
 
 from __future__ import annotations
 
-import logging
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from monitor import opml
 from monitor.cli import main
 from monitor.config import Source
 from monitor.errors import ConfigError
+from tests.loglevels import levels_kept
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "tests" / "data" / "opml"
@@ -24,17 +24,14 @@ NEW_URLS = {  # the feeds of feedly-export.opml that config/watchlist.yaml does 
     "https://feeds.bbci.co.uk/news/world/europe/rss.xml", "https://meduza.io/rss/all",
     "https://meduza.io/rss/en/all", "https://www.understandingwar.org/rss.xml",
 }
-TUNED = ("monitor", "apprise", "urllib3", "httpx", "httpcore", "apscheduler", "alembic", "uvicorn")
 
 
 @pytest.fixture(autouse=True)
 def clean_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.delenv("NEWS_MONITOR_CONFIG", raising=False)
     monkeypatch.chdir(tmp_path)
-    levels = {name: logging.getLogger(name).level for name in TUNED}
-    yield
-    for name, level in levels.items():
-        logging.getLogger(name).setLevel(level)
+    with levels_kept():
+        yield
 
 
 @pytest.fixture
