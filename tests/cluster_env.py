@@ -9,8 +9,8 @@ and 0.70 with ``STORY``: the same story, so one cluster, but independent reports
 
 from __future__ import annotations
 
+import contextlib
 import json
-import random
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -19,11 +19,10 @@ import pytest
 from sqlalchemy import select
 
 from monitor.config import parse_text
-from monitor.context import compile_for, open_context
 from monitor.outbox import drain
 from monitor.store.schema import alerts, clusters, stories
 from tests.conftest import FakeClock
-from tests.test_pipeline import Env, FeedServer, Item, feed, gazetteer, rss
+from tests.test_pipeline import Env, FeedServer, Item, feed, pipeline_context, rss
 
 STORY = (
     "Ukrainian forces recaptured Izium on Saturday after Russian troops withdrew from the city and the surrounding "
@@ -74,22 +73,16 @@ def feeds() -> Any:
 async def make_env(tmp_path: Path, clock: FakeClock, feeds: FeedServer) -> AsyncIterator[EnvFactory]:
     """``await make_env(followups="thread", min_sources=2)``: an Env whose watch ``w`` has those options (on SQLite,
     or on ``database_url``)."""
-    stack: list[Any] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def build(database_url: str | None = None, **options: Any) -> Env:
-        extra = "".join(f", {k}: {json.dumps(v)}" for k, v in options.items())
-        text = CONFIG.format(dir=tmp_path, base=feeds.base, options=extra)
-        cfg = parse_text(text, "t.yaml", environ={})
-        cm = open_context(cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock,
-                          database_url=database_url or f"sqlite:///{tmp_path}/t.db", gazetteer=gazetteer())
-        ctx = await cm.__aenter__()
-        ctx.rng = random.Random(1)
-        stack.append(cm)
-        return Env(ctx, feeds, clock)
+        async def build(database_url: str | None = None, **options: Any) -> Env:
+            extra = "".join(f", {k}: {json.dumps(v)}" for k, v in options.items())
+            cfg = parse_text(CONFIG.format(dir=tmp_path, base=feeds.base, options=extra), "t.yaml", environ={})
+            url = database_url or f"sqlite:///{tmp_path}/t.db"
+            ctx = await stack.enter_async_context(pipeline_context(cfg, clock, url, seed=1))
+            return Env(ctx, feeds, clock)
 
-    yield build
-    for cm in reversed(stack):
-        await cm.__aexit__(None, None, None)
+        yield build
 
 
 async def publish(env: Env, source: str, *items: Item) -> Any:

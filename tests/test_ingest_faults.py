@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gzip
-import random
 import shutil
 import socket
 import ssl
@@ -40,14 +39,14 @@ from sqlalchemy import select
 
 from monitor import parse
 from monitor.config import parse_text
-from monitor.context import Context, compile_for, open_context
+from monitor.context import Context
 from monitor.daemon import run_once
 from monitor.models import PollReport
 from monitor.store import alerts as store_alerts
 from monitor.store import engine as store_engine
 from monitor.store.schema import sources, stories, story_versions
 from tests.conftest import FakeClock
-from tests.test_pipeline import gazetteer, neutral, rss, tg_page
+from tests.test_pipeline import neutral, pipeline_context, rss, tg_page
 
 MiB = 2**20
 MEMORY_BUDGET = 64 * MiB  # tracemalloc peak of one run_once over both sources
@@ -414,9 +413,7 @@ async def ingest_env(
         cfg = parse_text(CONFIG.format(dir=tmp_path, bad=source, good=server.url("/good.xml")), "t.yaml", environ={})
         if template is not None:
             shutil.copyfile(template, tmp_path / "t.db")
-        async with open_context(cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock, migrate=template is None,
-                                database_url=f"sqlite:///{tmp_path}/t.db", gazetteer=gazetteer()) as ctx:
-            ctx.rng = random.Random(1234)
+        async with pipeline_context(cfg, clock, f"sqlite:///{tmp_path}/t.db", migrate=template is None) as ctx:
             yield Env(ctx, kit, clock)
 
 

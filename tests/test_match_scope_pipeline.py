@@ -4,7 +4,6 @@ name and configured tags to ``match`` (real migrated SQLite, feeds on 127.0.0.1,
 from __future__ import annotations
 
 import json
-import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,10 +11,9 @@ import pytest
 from sqlalchemy import select
 
 from monitor.config import parse_text
-from monitor.context import compile_for, open_context
 from monitor.store.schema import alerts
 from tests.conftest import FakeClock
-from tests.test_pipeline import Env, FeedServer, Item, feed, gazetteer, rss
+from tests.test_pipeline import Env, FeedServer, Item, feed, pipeline_context, rss
 
 CONFIG = """\
 database: sqlite:///{dir}/unused.db
@@ -33,9 +31,7 @@ watches:
 async def env(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Env]:
     with FeedServer() as feeds:
         cfg = parse_text(CONFIG.format(dir=tmp_path, base=feeds.base), "t.yaml", environ={})
-        async with open_context(cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock,
-                                database_url=f"sqlite:///{tmp_path}/t.db", gazetteer=gazetteer()) as ctx:
-            ctx.rng = random.Random(1)
+        async with pipeline_context(cfg, clock, f"sqlite:///{tmp_path}/t.db", seed=1) as ctx:
             yield Env(ctx, feeds, clock)
 
 

@@ -5,7 +5,6 @@ is scraped through Starlette's test client and parsed with prometheus_client's o
 from __future__ import annotations
 
 import asyncio
-import random
 import time
 import warnings
 from collections.abc import AsyncIterator
@@ -18,7 +17,6 @@ from sqlalchemy import create_engine
 
 from monitor.config import parse_text
 from monitor.config.models import MetricsSettings
-from monitor.context import compile_for, open_context
 from monitor.errors import ConfigError
 from monitor.metrics import Metrics, failure_kind, summary_lines
 from monitor.models import PollReport
@@ -27,7 +25,18 @@ from monitor.store import counts as store_counts
 from monitor.web import ops
 from monitor.web.ops import make_ops_app, resolve_token
 from tests.conftest import FakeClock
-from tests.test_pipeline import CONFIG, HTML, IZIUM, Env, FeedServer, Item, feed, gazetteer, neutral, rss
+from tests.test_pipeline import (
+    CONFIG,
+    HTML,
+    IZIUM,
+    Env,
+    FeedServer,
+    Item,
+    feed,
+    neutral,
+    pipeline_context,
+    rss,
+)
 
 with warnings.catch_warnings():  # starlette 1.x prefers the httpx2 fork; httpx works the same here
     warnings.simplefilter("ignore")
@@ -40,9 +49,7 @@ Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 async def env(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Env]:
     with FeedServer() as feeds:
         cfg = parse_text(CONFIG.format(dir=tmp_path, base=feeds.base), "t.yaml", environ={})
-        async with open_context(cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock,
-                                database_url=f"sqlite:///{tmp_path}/t.db", gazetteer=gazetteer()) as ctx:
-            ctx.rng = random.Random(1)
+        async with pipeline_context(cfg, clock, f"sqlite:///{tmp_path}/t.db", seed=1) as ctx:
             ctx.metrics = Metrics(ctx.engine)
             yield Env(ctx, feeds, clock)
 

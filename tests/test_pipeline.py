@@ -8,6 +8,7 @@ count, backoff) and the outbox rows.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import html
 import logging
@@ -25,7 +26,7 @@ from sqlalchemy import event as sqlalchemy_event
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, OperationalError
 
-from monitor.config import Source, parse_text
+from monitor.config import Config, Source, parse_text
 from monitor.context import Context, compile_for, load_gazetteer, open_context
 from monitor.gazetteer import Gazetteer
 from monitor.group_commit import GroupCommit
@@ -281,14 +282,21 @@ def feeds() -> Iterator[FeedServer]:
         yield server
 
 
+@contextlib.asynccontextmanager
+async def pipeline_context(
+    cfg: Config, clock: FakeClock, database_url: str, *, seed: int = 1234, **options: Any
+) -> AsyncIterator[Context]:
+    """``open_context`` on the shared gazetteer with seeded jitter: what the pipeline tests run on."""
+    async with open_context(cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock, database_url=database_url,
+                            gazetteer=gazetteer(), **options) as ctx:
+        ctx.rng = random.Random(seed)
+        yield ctx
+
+
 @pytest.fixture
 async def env(tmp_path: Path, clock: FakeClock, feeds: FeedServer) -> AsyncIterator[Env]:
     cfg = parse_text(CONFIG.format(dir=tmp_path, base=feeds.base), "t.yaml", environ={})
-    async with open_context(
-        cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock, database_url=f"sqlite:///{tmp_path}/t.db",
-        gazetteer=gazetteer()
-    ) as ctx:
-        ctx.rng = random.Random(1234)
+    async with pipeline_context(cfg, clock, f"sqlite:///{tmp_path}/t.db") as ctx:
         yield Env(ctx, feeds, clock)
 
 

@@ -6,8 +6,8 @@ Real migrated SQLite, feeds on 127.0.0.1 (tests.test_pipeline's FeedServer), an 
 
 from __future__ import annotations
 
+import contextlib
 import json
-import random
 from collections.abc import AsyncIterator, Callable
 from datetime import timedelta
 from email.utils import format_datetime
@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import select
 
 from monitor.config import parse_text
-from monitor.context import compile_for, open_context
 from monitor.daemon import run_once
 from monitor.pipeline import check_health
 from monitor.store import sources as store_sources
@@ -26,7 +25,7 @@ from monitor.store.schema import alerts, stories, story_versions
 from monitor.store.schema import alerts as alerts_table
 from tests.conftest import FakeClock
 from tests.loopback import Reply
-from tests.test_pipeline import HTML, Env, FeedServer, Item, feed, gazetteer, neutral, rss, tg_page
+from tests.test_pipeline import HTML, Env, FeedServer, Item, feed, neutral, pipeline_context, rss, tg_page
 
 CONFIG = """\
 database: sqlite:///{dir}/unused.db
@@ -54,21 +53,15 @@ EnvFactory = Callable[..., Any]
 @pytest.fixture
 async def make_env(tmp_path: Path, clock: FakeClock, feeds: FeedServer) -> AsyncIterator[EnvFactory]:
     """Build an Env from CONFIG with ``pages`` of Telegram backfill (and ``base`` for the URLs)."""
-    stack: list[Any] = []
+    async with contextlib.AsyncExitStack() as stack:
 
-    async def build(pages: int = 5, base: str | None = None) -> Env:
-        text = CONFIG.format(dir=tmp_path, base=base or feeds.base, pages=pages)
-        cfg = parse_text(text, "t.yaml", environ={})
-        cm = open_context(cfg, watchlist=compile_for(cfg, gazetteer()), clock=clock,
-                          database_url=f"sqlite:///{tmp_path}/t.db", gazetteer=gazetteer())
-        ctx = await cm.__aenter__()
-        ctx.rng = random.Random(1)
-        stack.append(cm)
-        return Env(ctx, feeds, clock)
+        async def build(pages: int = 5, base: str | None = None) -> Env:
+            text = CONFIG.format(dir=tmp_path, base=base or feeds.base, pages=pages)
+            cfg = parse_text(text, "t.yaml", environ={})
+            ctx = await stack.enter_async_context(pipeline_context(cfg, clock, f"sqlite:///{tmp_path}/t.db", seed=1))
+            return Env(ctx, feeds, clock)
 
-    yield build
-    for cm in reversed(stack):
-        await cm.__aexit__(None, None, None)
+        yield build
 
 
 @pytest.fixture
