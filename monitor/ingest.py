@@ -96,7 +96,7 @@ _DOCUMENT_ENDS = (b"</rss>", b"</feed>", b"</rdf:rdf>", b"</html>")
 
 def cut_off(body: bytes) -> bool:
     """True when the document does not end with the closing tag of a feed (or page): it was cut."""
-    return not body.rstrip().lower().endswith(_DOCUMENT_ENDS)
+    return not body.rstrip()[-16:].lower().endswith(_DOCUMENT_ENDS)  # the tail only: bodies run to megabytes
 
 
 def _complete_items(parsed: ParseResult) -> tuple[RawItem, ...]:

@@ -79,10 +79,11 @@ async def _poll(ctx: Context, source: Source, state: SourceState, now: datetime)
     page = parsed  # the fetched page itself, before older pages are added: what retractions compare
     parsed, missing = await _backfill(ctx, source, state, parsed)
     fresh, skipped = ctx.poll_state.unseen(state.id, parsed)  # entries unchanged since the last poll: skipped
-    report = await ingest.store_items(ctx, state.id, source, fresh, now, cut_off=ingest.cut_off(result.body))
+    cut = ingest.cut_off(result.body)
+    report = await ingest.store_items(ctx, state.id, source, fresh, now, cut_off=cut)
     ctx.poll_state.remember(state.id, parsed, whole=report.failed_items == 0)
     report = replace(report, items=report.items + skipped)
-    if report.failed_items == 0 and not ingest.cut_off(result.body):  # a fetch stored whole: what is gone?
+    if report.failed_items == 0 and not cut:  # a fetch stored whole: what is gone?
         await retraction.check(ctx, state.id, source, page, now)
     gap = missing is not None if source.type == "telegram" else _gap(source, parsed, state.last_post_id)
     complete = report.failed_items == 0  # validators are kept only when every entry was stored
